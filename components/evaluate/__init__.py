@@ -1,0 +1,1 @@
+"""Evaluate: ranking metrics through the serving model, baselines, and the blessing gate."""

@@ -1,0 +1,51 @@
+"""The kfp wrapper of push: artifacts -> paths -> ``job.run``."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def push(
+    data: Input[Dataset],
+    model: Input[Model],
+    evaluation: Input[Artifact],
+    blessing: Input[Artifact],
+    model_root: str,
+    model_name: str,
+    pushed: Output[Artifact],
+) -> str:
+    """Publish a blessed model as a new immutable version and move LATEST; returns the version."""
+    from components.push.component import execute
+
+    return execute(data, model, evaluation, blessing, model_root, model_name, pushed=pushed)
+
+
+def execute(
+    data: Dataset,
+    model: Model,
+    evaluation: Artifact,
+    blessing: Artifact,
+    model_root: str,
+    model_name: str,
+    *,
+    pushed: Artifact,
+) -> str:
+    """Push; the version's manifest is also written to ``pushed``."""
+    import json
+    import os
+
+    from components.ingest import layout
+    from components.push.job import run
+
+    manifest = run(model_dir=model.path, metrics_path=evaluation.path,
+                   blessing_path=blessing.path,
+                   data_manifest_path=os.path.join(data.path, layout.MANIFEST),
+                   model_root=model_root, model_name=model_name)
+    with open(pushed.path, "w") as f:
+        json.dump(manifest, f, indent=2)
+    pushed.metadata.update({"version": manifest["version"], "path": manifest["path"]})
+    return manifest["version"]
+
+
+def build(image: str) -> dsl.base_component.BaseComponent:
+    """The push component, running in ``image``."""
+    return dsl.component(push, base_image=image, install_kfp_package=False)

@@ -1,0 +1,45 @@
+"""The kfp wrapper of train: artifacts -> paths -> ``job.run``."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def train(
+    data: Input[Dataset],
+    examples: Input[Dataset],
+    transform_graph: Input[Artifact],
+    epochs: int,
+    batch_size: int,
+    embedding_dim: int,
+    model: Output[Model],
+):
+    """Train the two-tower retrieval model and export it with its transform graph."""
+    from components.train.component import execute
+
+    execute(data, examples, transform_graph, epochs, batch_size, embedding_dim, model=model)
+
+
+def execute(
+    data: Dataset,
+    examples: Dataset,
+    transform_graph: Artifact,
+    epochs: int,
+    batch_size: int,
+    embedding_dim: int,
+    *,
+    model: Model,
+) -> None:
+    """Train into ``model``; its metadata gets the final loss and the items indexed."""
+    from components.train.config import TrainConfig
+    from components.train.job import run
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim)
+    manifest = run(data_dir=data.path, examples_dir=examples.path,
+                   transform_dir=transform_graph.path, model_dir=model.path, config=config)
+    model.metadata.update({k: manifest[k] for k in ("final_loss", "items_indexed",
+                                                     "train_seconds", "schema_version")})
+
+
+def build(image: str) -> dsl.base_component.BaseComponent:
+    """The train component, running in ``image``."""
+    return dsl.component(train, base_image=image, install_kfp_package=False)

@@ -1,0 +1,1 @@
+"""Transform: raw ingested tables -> training examples -> tensorflow-transform features."""

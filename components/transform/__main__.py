@@ -1,0 +1,28 @@
+"""``python -m components.transform --data DIR --examples DIR --transform-graph DIR [beam flags]``."""
+
+import argparse
+import json
+import logging
+import sys
+
+from components.transform.config import TransformConfig
+from components.transform.job import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags (unknown ones go to Beam), run the stage, print its manifest."""
+    parser = argparse.ArgumentParser(prog="python -m components.transform", description=__doc__)
+    parser.add_argument("--data", required=True, help="ingest output directory")
+    parser.add_argument("--examples", required=True, help="output: transformed examples")
+    parser.add_argument("--transform-graph", required=True, help="output: TFT transform graph")
+    parser.add_argument("--max-text-tokens", type=int, default=TransformConfig.max_text_tokens)
+    args, beam_args = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = TransformConfig(max_text_tokens=args.max_text_tokens, beam_args=tuple(beam_args))
+    manifest = run(args.data, args.examples, args.transform_graph, config)
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Configuration of the transform stage."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformConfig:
+    """What the transform computes and how Beam runs it.
+
+    Attributes:
+        max_text_tokens: Tokens kept per text feature (longer texts are cut, shorter padded).
+        text_vocab_size: Most frequent tokens kept in the text vocabulary (rest are OOV).
+        id_vocab_size: Most frequent ids kept in the user and item vocabularies (0 = all).
+        oov_buckets: Out-of-vocabulary buckets for every vocabulary.
+        beam_args: Beam pipeline flags passed through unchanged (``--runner=DataflowRunner`` ...).
+    """
+
+    max_text_tokens: int = 32
+    text_vocab_size: int = 20_000
+    id_vocab_size: int = 0
+    oov_buckets: int = 1
+    beam_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("max_text_tokens", "text_vocab_size", "oov_buckets"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TransformConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.id_vocab_size < 0:
+            raise ValueError(f"TransformConfig.id_vocab_size must be >= 0, got {self.id_vocab_size}")

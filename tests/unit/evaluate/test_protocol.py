@@ -1,0 +1,26 @@
+import pyarrow as pa
+
+from components.evaluate.protocol import build_eval_set, exclude_history, popularity
+from schemas.tables import ITEM_ID, USER_ID
+
+
+def events(pairs):
+    return pa.table({USER_ID: [u for u, _ in pairs], ITEM_ID: [i for _, i in pairs]})
+
+
+def test_eval_set_keeps_users_with_history_and_new_items_only():
+    before = events([("u1", "a"), ("u1", "b"), ("u2", "a"), ("u3", "c")])
+    after = events([("u1", "b"), ("u1", "d"), ("u2", "a"), ("u4", "a")])
+    s = build_eval_set(before, after)
+    # u2 only re-interacted with a seen item; u4 has no history; u3 nothing after.
+    assert s.users == ["u1"]
+    assert s.history == [{"a", "b"}]
+    assert s.targets == [{"d"}]
+
+
+def test_popularity_orders_by_count_then_id():
+    assert popularity(events([("u", "b"), ("v", "b"), ("u", "a"), ("u", "c")])) == ["b", "a", "c"]
+
+
+def test_exclude_history_skips_seen_and_stops_at_depth():
+    assert exclude_history(["a", "b", "c", "d"], {"b"}, depth=2) == ["a", "c"]
