@@ -6,7 +6,6 @@ This module only wires components; each runs alone too (``python -m components.<
     python pipeline.py run --raw data/shop --model-root models  # locally, under kfp.local
 """
 
-
 import argparse
 import json
 import logging
@@ -14,7 +13,6 @@ import os
 import sys
 import time
 
-import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from kfp import compiler, dsl
 
 from components.evaluate import component as evaluate_component
@@ -30,8 +28,9 @@ MODEL_NAME = "shoprec"
 DEFAULT_THRESHOLDS = json.dumps({"recall@50": 0.0})
 
 
-def build_pipeline(images: Images = Images()) -> "dsl.graph_component.GraphComponent":
-    """The pipeline, with every step running in ``images.cpu`` (trainer: see issue on GPU)."""
+def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphComponent":
+    """The pipeline, with every step running in ``images.cpu`` (default: ``Images()``)."""
+    images = images or Images()
     ingest_op = ingest_component.build(images.cpu)
     transform_op = transform_component.build(images.cpu)
     train_op = train_component.build(images.cpu)
@@ -97,20 +96,21 @@ def build_pipeline(images: Images = Images()) -> "dsl.graph_component.GraphCompo
     return shoprec_pipeline
 
 
-def compile_pipeline(out_path: str, images: Images = Images()) -> str:
+def compile_pipeline(out_path: str, images: Images | None = None) -> str:
     """Compile the pipeline to KFP v2 YAML at ``out_path``."""
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     compiler.Compiler().compile(build_pipeline(images), package_path=out_path)
     return out_path
 
 
-def run_local(*, raw_uri: str, model_root: str, pipeline_root: str, log_path: str,
-              **arguments: object) -> dict:
+def run_local(
+    *, raw_uri: str, model_root: str, pipeline_root: str, log_path: str, **arguments: object
+) -> dict:
     """Run the pipeline on this machine under kfp.local (SubprocessRunner, DirectRunner).
 
     kfp.local's task logs are long; they go to ``log_path`` and a summary is returned.
     """
-    from kfp import local  # noqa: PLC0415  (only local runs need it)
+    from kfp import local
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root)
     handler = logging.FileHandler(log_path)
@@ -118,8 +118,9 @@ def run_local(*, raw_uri: str, model_root: str, pipeline_root: str, log_path: st
     root.addHandler(handler)
     started = time.monotonic()
     try:
-        build_pipeline()(raw_uri=os.path.abspath(raw_uri),
-                         model_root=os.path.abspath(model_root), **arguments)
+        build_pipeline()(
+            raw_uri=os.path.abspath(raw_uri), model_root=os.path.abspath(model_root), **arguments
+        )
     finally:
         root.removeHandler(handler)
         handler.close()
@@ -128,8 +129,11 @@ def run_local(*, raw_uri: str, model_root: str, pipeline_root: str, log_path: st
 
 def main(argv: list[str] | None = None) -> int:
     """``compile`` or ``run`` (locally)."""
-    parser = argparse.ArgumentParser(prog="python pipeline.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python pipeline.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     comp = sub.add_parser("compile", help="write the KFP v2 YAML")
     comp.add_argument("--out", default="build/pipeline.yaml")
@@ -146,17 +150,25 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--thresholds", default=DEFAULT_THRESHOLDS)
     args = parser.parse_args(argv)
     if args.command == "compile":
-        images = (Images.for_registry(args.registry, args.tag or "latest")
-                  if args.registry else Images())
+        images = (
+            Images.for_registry(args.registry, args.tag or "latest") if args.registry else Images()
+        )
         print(compile_pipeline(args.out, images))
         return 0
     os.makedirs(args.pipeline_root, exist_ok=True)
     log_path = os.path.join(args.pipeline_root, "kfp-local.log")
     print(f"running {PIPELINE_NAME} locally; task logs: {log_path}", flush=True)
-    summary = run_local(raw_uri=args.raw, model_root=args.model_root,
-                        pipeline_root=os.path.abspath(args.pipeline_root), log_path=log_path,
-                        epochs=args.epochs, train_end=args.train_end, eval_end=args.eval_end,
-                        now=args.now, thresholds=args.thresholds)
+    summary = run_local(
+        raw_uri=args.raw,
+        model_root=args.model_root,
+        pipeline_root=os.path.abspath(args.pipeline_root),
+        log_path=log_path,
+        epochs=args.epochs,
+        train_end=args.train_end,
+        eval_end=args.eval_end,
+        now=args.now,
+        thresholds=args.thresholds,
+    )
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -18,8 +18,17 @@ def evaluate(
     """Metrics of the candidate, most-popular and the model in service; returns the verdict."""
     from components.evaluate.component import execute
 
-    return execute(data, model, model_root, model_name, thresholds, tolerance,
-                   metrics=metrics, evaluation=evaluation, blessing=blessing)
+    return execute(
+        data,
+        model,
+        model_root,
+        model_name,
+        thresholds,
+        tolerance,
+        metrics=metrics,
+        evaluation=evaluation,
+        blessing=blessing,
+    )
 
 
 BLESSED, NOT_BLESSED = "blessed", "not_blessed"
@@ -42,9 +51,15 @@ def execute(
     from components.evaluate.job import CANDIDATE, run
 
     config = EvaluateConfig.from_json(thresholds, tolerance=tolerance)
-    result = run(data_dir=data.path, model_dir=model.path, model_root=model_root,
-                 model_name=model_name, metrics_path=evaluation.path,
-                 blessing_path=blessing.path, config=config)
+    result = run(
+        data_dir=data.path,
+        model_dir=model.path,
+        model_root=model_root,
+        model_name=model_name,
+        metrics_path=evaluation.path,
+        blessing_path=blessing.path,
+        config=config,
+    )
     for name, value in result["metrics"]["models"][CANDIDATE].items():
         metrics.log_metric(name, value)
     blessed = result["blessing"]["blessed"]

@@ -49,7 +49,9 @@ def decide_blessing(
         raise GateConfigError(f"tolerance must be >= 0, got {tolerance}")
     unknown = sorted({*thresholds, *compared} - set(candidate))
     if unknown:
-        raise GateConfigError(f"gate names unmeasured metrics {unknown}; measured: {sorted(candidate)}")
+        raise GateConfigError(
+            f"gate names unmeasured metrics {unknown}; measured: {sorted(candidate)}"
+        )
     passed, reasons = True, []
     for name, minimum in sorted(thresholds.items()):
         value = candidate[name]

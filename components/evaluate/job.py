@@ -1,4 +1,4 @@
-"""I/O shell of the evaluate stage: the candidate, the baseline and the model in service on one window."""
+"""I/O shell of the evaluate stage: candidate, baseline and model in service on one window."""
 
 from __future__ import annotations
 
@@ -55,23 +55,34 @@ def run(
     catalog_size = catalog.as_py()
 
     def score(ranked_raw: list[list[str]]) -> dict[str, float]:
-        ranked = [exclude_history(r, h, depth=depth)
-                  for r, h in zip(ranked_raw, eval_set.history, strict=True)]
+        ranked = [
+            exclude_history(r, h, depth=depth)
+            for r, h in zip(ranked_raw, eval_set.history, strict=True)
+        ]
         return ranked_metrics(ranked)
 
     def ranked_metrics(ranked: list[list[str]]) -> dict[str, float]:
         return ranking_metrics(ranked, eval_set.targets, catalog_size=catalog_size, ks=config.ks)
 
-    results = {CANDIDATE: score(recommend(os.path.join(model_dir, SERVING_DIR), eval_set.users,
-                                          batch_size=config.batch_size))}
+    results = {
+        CANDIDATE: score(
+            recommend(
+                os.path.join(model_dir, SERVING_DIR), eval_set.users, batch_size=config.batch_size
+            )
+        )
+    }
     popular = popularity(before)
     results[MOST_POPULAR] = score([popular] * len(eval_set.users))
     in_service_version = registry.read_latest(model_root, model_name)
     if in_service_version is not None:
-        serving = os.path.join(registry.version_dir(model_root, model_name, in_service_version),
-                               registry.MODEL_SUBDIR, SERVING_DIR)
-        results[IN_SERVICE] = score(recommend(serving, eval_set.users,
-                                              batch_size=config.batch_size))
+        serving = os.path.join(
+            registry.version_dir(model_root, model_name, in_service_version),
+            registry.MODEL_SUBDIR,
+            SERVING_DIR,
+        )
+        results[IN_SERVICE] = score(
+            recommend(serving, eval_set.users, batch_size=config.batch_size)
+        )
     blessing = decide_blessing(
         results[CANDIDATE],
         thresholds=config.thresholds,
@@ -86,8 +97,12 @@ def run(
         "in_service_version": in_service_version,
         "models": results,
     }
-    verdict = {**blessing.as_dict(), "in_service_version": in_service_version,
-               "thresholds": dict(config.thresholds), "tolerance": config.tolerance}
+    verdict = {
+        **blessing.as_dict(),
+        "in_service_version": in_service_version,
+        "thresholds": dict(config.thresholds),
+        "tolerance": config.tolerance,
+    }
     for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w") as f:

@@ -16,8 +16,9 @@ import numpy as np
 DEFAULT_KS = (10, 20, 50, 100)
 
 
-def hit_matrix(ranked: Sequence[Sequence[str]], targets: Sequence[set[str]], *, depth: int
-               ) -> np.ndarray:
+def hit_matrix(
+    ranked: Sequence[Sequence[str]], targets: Sequence[set[str]], *, depth: int
+) -> np.ndarray:
     """``[users, depth]`` bool: whether the item at each rank is one of the user's targets.
 
     Lists shorter than ``depth`` count as misses in the missing places.
@@ -56,7 +57,9 @@ def ranking_metrics(
     users = len(ranked)
     out: dict[str, float] = {"users": float(users)}
     if users == 0:
-        out.update({f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg", "hit_rate", "coverage")})
+        out.update(
+            {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg", "hit_rate", "coverage")}
+        )
         out["mrr"] = 0.0
         return out
     hits = hit_matrix(ranked, targets, depth=depth)

@@ -36,10 +36,14 @@ def execute(
     from components.ingest import layout
     from components.push.job import run
 
-    manifest = run(model_dir=model.path, metrics_path=evaluation.path,
-                   blessing_path=blessing.path,
-                   data_manifest_path=os.path.join(data.path, layout.MANIFEST),
-                   model_root=model_root, model_name=model_name)
+    manifest = run(
+        model_dir=model.path,
+        metrics_path=evaluation.path,
+        blessing_path=blessing.path,
+        data_manifest_path=os.path.join(data.path, layout.MANIFEST),
+        model_root=model_root,
+        model_name=model_name,
+    )
     with open(pushed.path, "w") as f:
         json.dump(manifest, f, indent=2)
     pushed.metadata.update({"version": manifest["version"], "path": manifest["path"]})

@@ -49,7 +49,8 @@ def list_versions(root: str, model: str) -> list[str]:
     if not os.path.isdir(home):
         return []
     return sorted(
-        v for v in os.listdir(home)
+        v
+        for v in os.listdir(home)
         if not v.startswith(".") and os.path.isfile(os.path.join(home, v, MANIFEST))
     )
 

@@ -13,8 +13,12 @@ def report(
     """Write the run's summary page for analysts."""
     from components.report.job import run
 
-    run(data_dir=data.path, metrics_path=evaluation.path, blessing_path=blessing.path,
-        out_path=summary.path)
+    run(
+        data_dir=data.path,
+        metrics_path=evaluation.path,
+        blessing_path=blessing.path,
+        out_path=summary.path,
+    )
 
 
 def build(image: str) -> dsl.base_component.BaseComponent:

@@ -13,8 +13,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def render_markdown(*, data: Mapping, metrics: Mapping, blessing: Mapping,
-                    pushed_version: str | None) -> str:
+def render_markdown(
+    *, data: Mapping, metrics: Mapping, blessing: Mapping, pushed_version: str | None
+) -> str:
     """The run's summary: row accounting, metrics per model, and the gate's reasons.
 
     Args:
@@ -28,18 +29,31 @@ def render_markdown(*, data: Mapping, metrics: Mapping, blessing: Mapping,
     rows = []
     for name, counts in data.get("tables", {}).items():
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(counts.get("by_reason", {}).items()))
-        rows.append([name, f"{counts.get('read', 0):,}", f"{counts.get('valid', 0):,}",
-                     f"{counts.get('quarantined', 0):,}", reasons or "-"])
+        rows.append(
+            [
+                name,
+                f"{counts.get('read', 0):,}",
+                f"{counts.get('valid', 0):,}",
+                f"{counts.get('quarantined', 0):,}",
+                reasons or "-",
+            ]
+        )
     out += _table(["table", "read", "valid", "quarantined", "reasons"], rows)
     out += ["", f"Cut-offs: {data.get('cutoffs', {})}", "", "## Quality", ""]
-    out.append(f"{metrics.get('eval_users', 0):,} users evaluated on a catalog of "
-               f"{metrics.get('catalog_size', 0):,} items.")
+    out.append(
+        f"{metrics.get('eval_users', 0):,} users evaluated on a catalog of "
+        f"{metrics.get('catalog_size', 0):,} items."
+    )
     out.append("")
     names = [f"{m}@{k}" for m in ("recall", "ndcg") for k in HEADLINE_KS] + ["mrr", "coverage@50"]
     models = metrics.get("models", {})
-    out += _table(["model", *names],
-                  [[model, *(f"{values.get(n, float('nan')):.4f}" for n in names)]
-                   for model, values in models.items()])
+    out += _table(
+        ["model", *names],
+        [
+            [model, *(f"{values.get(n, float('nan')):.4f}" for n in names)]
+            for model, values in models.items()
+        ],
+    )
     verdict = "blessed" if blessing.get("blessed") else "NOT blessed"
     out += ["", "## Gate", "", f"**{verdict}**", ""]
     out += [f"- {reason}" for reason in blessing.get("reasons", [])]

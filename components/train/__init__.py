@@ -1,1 +1,1 @@
-"""Train: a Keras two-tower retrieval model (TFRS) over transformed features, exported for serving."""
+"""Train: a Keras two-tower retrieval model (TFRS), exported for serving."""

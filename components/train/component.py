@@ -34,10 +34,16 @@ def execute(
     from components.train.job import run
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim)
-    manifest = run(data_dir=data.path, examples_dir=examples.path,
-                   transform_dir=transform_graph.path, model_dir=model.path, config=config)
-    model.metadata.update({k: manifest[k] for k in ("final_loss", "items_indexed",
-                                                     "train_seconds", "schema_version")})
+    manifest = run(
+        data_dir=data.path,
+        examples_dir=examples.path,
+        transform_dir=transform_graph.path,
+        model_dir=model.path,
+        config=config,
+    )
+    model.metadata.update(
+        {k: manifest[k] for k in ("final_loss", "items_indexed", "train_seconds", "schema_version")}
+    )
 
 
 def build(image: str) -> dsl.base_component.BaseComponent:

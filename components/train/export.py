@@ -25,8 +25,14 @@ EMBEDDING = "embedding"
 class Recommender(tf.Module):
     """Raw ``user_id`` strings -> top-K item ids and scores."""
 
-    def __init__(self, *, tft_layer: tf.keras.Model, query_tower: QueryTower,
-                 index: tfrs.layers.factorized_top_k.TopK, k: int) -> None:
+    def __init__(
+        self,
+        *,
+        tft_layer: tf.keras.Model,
+        query_tower: QueryTower,
+        index: tfrs.layers.factorized_top_k.TopK,
+        k: int,
+    ) -> None:
         super().__init__(name="recommender")
         self.tft_layer = tft_layer
         self.query_tower = query_tower
@@ -41,8 +47,13 @@ class Recommender(tf.Module):
         return {OUTPUT_ITEM_IDS: ids, OUTPUT_SCORES: scores}
 
 
-def embed_items(items: pa.Table, *, tft_layer: tf.keras.Model, candidate_tower: CandidateTower,
-                batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def embed_items(
+    items: pa.Table,
+    *,
+    tft_layer: tf.keras.Model,
+    candidate_tower: CandidateTower,
+    batch_size: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
     """Candidate embeddings of every catalog item, from its raw features.
 
     Returns:
@@ -61,8 +72,14 @@ def embed_items(items: pa.Table, *, tft_layer: tf.keras.Model, candidate_tower: 
     return ids.astype(str), np.concatenate(chunks).astype(np.float32)
 
 
-def build_recommender(*, tft_layer: tf.keras.Model, query_tower: QueryTower,
-                      item_ids: np.ndarray, item_embeddings: np.ndarray, k: int) -> Recommender:
+def build_recommender(
+    *,
+    tft_layer: tf.keras.Model,
+    query_tower: QueryTower,
+    item_ids: np.ndarray,
+    item_embeddings: np.ndarray,
+    k: int,
+) -> Recommender:
     """A Recommender whose BruteForce index holds ``item_embeddings`` ``[n, dim]``."""
     k = min(k, len(item_ids))
     index = tfrs.layers.factorized_top_k.BruteForce(k=k)
@@ -78,9 +95,11 @@ def save_recommender(recommender: Recommender, path: str) -> None:
 def embeddings_table(ids: np.ndarray, embeddings: np.ndarray, *, id_column: str) -> pa.Table:
     """Ids and their embeddings as an Arrow table (``id_column``, ``embedding`` list<float32>)."""
     flat = pa.array(embeddings.reshape(-1), type=pa.float32())
-    return pa.table({
-        id_column: pa.array(ids, type=pa.string()),
-        EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1]).cast(
-            pa.list_(pa.float32())
-        ),
-    })
+    return pa.table(
+        {
+            id_column: pa.array(ids, type=pa.string()),
+            EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1]).cast(
+                pa.list_(pa.float32())
+            ),
+        }
+    )

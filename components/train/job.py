@@ -81,27 +81,40 @@ def run(
         pattern = os.path.join(examples_dir, split, "*.tfrecord.gz")
         if not tf.io.gfile.glob(pattern):
             return None
-        return make_dataset(pattern, transform_output, batch_size=config.batch_size,
-                            shuffle=shuffle, seed=config.seed)
+        return make_dataset(
+            pattern,
+            transform_output,
+            batch_size=config.batch_size,
+            shuffle=shuffle,
+            seed=config.seed,
+        )
 
     train_ds = dataset("train", shuffle=True)
     if train_ds is None:
         raise FileNotFoundError(f"{examples_dir}/train: no transformed train examples")
-    history = model.fit(train_ds, epochs=config.epochs, validation_data=dataset("eval", False),
-                        verbose=2)
+    history = model.fit(
+        train_ds, epochs=config.epochs, validation_data=dataset("eval", False), verbose=2
+    )
     train_seconds = time.monotonic() - started
 
     tft_layer = transform_output.transform_features_layer()
     items = layout.read_table(data_dir, ITEMS.name, layout.ALL)
-    item_ids, item_embeddings = embed_items(items, tft_layer=tft_layer,
-                                            candidate_tower=candidate_tower)
-    recommender = build_recommender(tft_layer=tft_layer, query_tower=query_tower,
-                                    item_ids=item_ids, item_embeddings=item_embeddings,
-                                    k=config.top_k)
+    item_ids, item_embeddings = embed_items(
+        items, tft_layer=tft_layer, candidate_tower=candidate_tower
+    )
+    recommender = build_recommender(
+        tft_layer=tft_layer,
+        query_tower=query_tower,
+        item_ids=item_ids,
+        item_embeddings=item_embeddings,
+        k=config.top_k,
+    )
     os.makedirs(os.path.join(model_dir, EMBEDDINGS_DIR), exist_ok=True)
     save_recommender(recommender, os.path.join(model_dir, SERVING_DIR))
-    pq.write_table(embeddings_table(item_ids, item_embeddings, id_column=ITEM_ID),
-                   os.path.join(model_dir, EMBEDDINGS_DIR, "items.parquet"))
+    pq.write_table(
+        embeddings_table(item_ids, item_embeddings, id_column=ITEM_ID),
+        os.path.join(model_dir, EMBEDDINGS_DIR, "items.parquet"),
+    )
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     with open(os.path.join(model_dir, HISTORY), "w") as f:
         json.dump(losses, f, indent=2)

@@ -1,4 +1,4 @@
-"""``python -m components.transform --data DIR --examples DIR --transform-graph DIR [beam flags]``."""
+"""``python -m components.transform --data D --examples D --transform-graph D [beam flags]``."""
 
 import argparse
 import json

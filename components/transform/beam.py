@@ -68,22 +68,24 @@ def analyze_and_transform(
         )
         return pipeline | f"Read{label}" >> tfxio.BeamSource(), tfxio.TensorAdapterConfig()
 
-    with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
-        with tft_beam.Context(temp_dir=temp_dir):
-            train = read(pipeline, "Train", train_pattern)
-            (train_data, train_metadata), transform_fn = (
-                train | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
-                    preprocessing_fn, output_record_batches=False
-                )
-            )
-            _write_examples(train_data, train_metadata, os.path.join(examples_dir, "train"), "Train")
-            if eval_pattern is not None:
-                eval_data, eval_metadata = (
-                    (read(pipeline, "Eval", eval_pattern), transform_fn)
-                    | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=False)
-                )
-                _write_examples(eval_data, eval_metadata, os.path.join(examples_dir, "eval"), "Eval")
-            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_dir)
+    with (
+        beam.Pipeline(options=pipeline_options(beam_args)) as pipeline,
+        tft_beam.Context(temp_dir=temp_dir),
+    ):
+        train = read(pipeline, "Train", train_pattern)
+        (train_data, train_metadata), transform_fn = (
+            train
+            | "AnalyzeAndTransform"
+            >> tft_beam.AnalyzeAndTransformDataset(preprocessing_fn, output_record_batches=False)
+        )
+        _write_examples(train_data, train_metadata, os.path.join(examples_dir, "train"), "Train")
+        if eval_pattern is not None:
+            eval_data, eval_metadata = (
+                read(pipeline, "Eval", eval_pattern),
+                transform_fn,
+            ) | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=False)
+            _write_examples(eval_data, eval_metadata, os.path.join(examples_dir, "eval"), "Eval")
+        _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_dir)
 
 
 def _write_examples(data, metadata, prefix_dir: str, label: str) -> None:
@@ -92,7 +94,8 @@ def _write_examples(data, metadata, prefix_dir: str, label: str) -> None:
     _ = (
         data
         | f"Encode{label}" >> beam.Map(coder.encode)
-        | f"Write{label}" >> beam.io.WriteToTFRecord(
+        | f"Write{label}"
+        >> beam.io.WriteToTFRecord(
             os.path.join(prefix_dir, "part"), file_name_suffix=".tfrecord.gz"
         )
     )

@@ -28,4 +28,6 @@ class TransformConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"TransformConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.id_vocab_size < 0:
-            raise ValueError(f"TransformConfig.id_vocab_size must be >= 0, got {self.id_vocab_size}")
+            raise ValueError(
+                f"TransformConfig.id_vocab_size must be >= 0, got {self.id_vocab_size}"
+            )

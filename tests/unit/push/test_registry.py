@@ -17,18 +17,28 @@ def model_dir(tmp_path):
 
 
 def push(model_dir, root, version):
-    return registry.publish(model_dir, root=root, model="m", version=version,
-                            documents={"metrics": {"recall@50": 0.3}}, manifest={"who": "test"})
+    return registry.publish(
+        model_dir,
+        root=root,
+        model="m",
+        version=version,
+        documents={"metrics": {"recall@50": 0.3}},
+        manifest={"who": "test"},
+    )
 
 
 def test_publish_writes_complete_version_then_latest(model_dir, tmp_path):
     root = str(tmp_path / "root")
     final = push(model_dir, root, "v1")
     assert registry.read_latest(root, "m") == "v1"
-    manifest = json.loads(open(os.path.join(final, registry.MANIFEST)).read())
+    with open(os.path.join(final, registry.MANIFEST)) as f:
+        manifest = json.load(f)
     assert manifest["version"] == "v1"
-    assert set(manifest["files"]) == {"model/serving/saved_model.pb", "model/history.json",
-                                      "metrics.json"}
+    assert set(manifest["files"]) == {
+        "model/serving/saved_model.pb",
+        "model/history.json",
+        "metrics.json",
+    }
     assert registry.file_checksums(final).items() >= manifest["files"].items()
 
 

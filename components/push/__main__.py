@@ -1,0 +1,64 @@
+"""Push a blessed model, list versions, or roll LATEST back.
+
+python -m components.push push --model DIR --evaluation DIR --data DIR --model-root DIR
+python -m components.push list --model-root DIR
+python -m components.push rollback --to VERSION --model-root DIR
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from components.ingest import layout
+from components.push import registry
+from components.push.job import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch the subcommand; a push error exits 2 with its message."""
+    parser = argparse.ArgumentParser(
+        prog="python -m components.push",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    push = sub.add_parser("push", help="publish a blessed model as a new version")
+    push.add_argument("--model", required=True, help="train output")
+    push.add_argument("--evaluation", required=True, help="evaluate output dir")
+    push.add_argument("--data", required=True, help="ingest output (for lineage)")
+    listing = sub.add_parser("list", help="versions, oldest first; * marks LATEST")
+    back = sub.add_parser("rollback", help="point LATEST at an earlier version")
+    back.add_argument("--to", required=True, help="version to serve")
+    for p in (push, listing, back):
+        p.add_argument("--model-root", required=True)
+        p.add_argument("--model-name", default="shoprec")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.command == "push":
+            manifest = run(
+                model_dir=args.model,
+                metrics_path=os.path.join(args.evaluation, "metrics.json"),
+                blessing_path=os.path.join(args.evaluation, "blessing.json"),
+                data_manifest_path=os.path.join(args.data, layout.MANIFEST),
+                model_root=args.model_root,
+                model_name=args.model_name,
+            )
+            print(json.dumps(manifest, indent=2))
+        elif args.command == "list":
+            latest = registry.read_latest(args.model_root, args.model_name)
+            for version in registry.list_versions(args.model_root, args.model_name):
+                print(f"{'*' if version == latest else ' '} {version}")
+        else:
+            registry.write_latest(args.model_root, args.model_name, args.to)
+            print(f"LATEST -> {args.to}")
+    except registry.PushError as e:
+        print(f"push: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""``python -m components.train --data DIR --examples DIR --transform-graph DIR --model DIR``."""
+
+import argparse
+import json
+import logging
+import sys
+
+from components.train.config import TrainConfig
+from components.train.job import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags, train, print the manifest."""
+    parser = argparse.ArgumentParser(prog="python -m components.train", description=__doc__)
+    parser.add_argument("--data", required=True, help="ingest output (catalog to index)")
+    parser.add_argument("--examples", required=True, help="transform output: examples")
+    parser.add_argument("--transform-graph", required=True, help="transform output: TFT graph")
+    parser.add_argument("--model", required=True, help="output: model directory")
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, embedding_dim=args.embedding_dim
+    )
+    manifest = run(
+        data_dir=args.data,
+        examples_dir=args.examples,
+        transform_dir=args.transform_graph,
+        model_dir=args.model,
+        config=config,
+    )
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
