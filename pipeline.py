@@ -7,8 +7,8 @@ This module only wires components; each runs alone too (``python -m components.<
 """
 
 import argparse
+import glob
 import json
-import logging
 import os
 import sys
 import time
@@ -26,6 +26,7 @@ from components.transform import component as transform_component
 PIPELINE_NAME = "shoprec-nightly"
 MODEL_NAME = "shoprec"
 DEFAULT_THRESHOLDS = json.dumps({"recall@50": 0.0})
+HEADLINE_METRICS = ("recall@20", "ndcg@20", "recall@50", "mrr")
 
 
 def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphComponent":
@@ -108,23 +109,71 @@ def run_local(
 ) -> dict:
     """Run the pipeline on this machine under kfp.local (SubprocessRunner, DirectRunner).
 
-    kfp.local's task logs are long; they go to ``log_path`` and a summary is returned.
+    kfp.local streams every task's output to this process's stdout/stderr; that goes to
+    ``log_path`` (file descriptors redirected, so the task subprocesses' output does too).
     """
     from kfp import local
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root)
-    handler = logging.FileHandler(log_path)
-    root = logging.getLogger()
-    root.addHandler(handler)
     started = time.monotonic()
-    try:
-        build_pipeline()(
-            raw_uri=os.path.abspath(raw_uri), model_root=os.path.abspath(model_root), **arguments
-        )
-    finally:
-        root.removeHandler(handler)
-        handler.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            build_pipeline()(
+                raw_uri=raw_uri if raw_uri.startswith("gs://") else os.path.abspath(raw_uri),
+                model_root=os.path.abspath(model_root),
+                **arguments,
+            )
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
     return {"seconds": round(time.monotonic() - started, 1), "pipeline_root": pipeline_root}
+
+
+def summarize_local_run(pipeline_root: str) -> str:
+    """Where the newest local run under ``pipeline_root`` put its artifacts, and its headline."""
+    runs = sorted(glob.glob(os.path.join(pipeline_root, f"{PIPELINE_NAME}-*")))
+    if not runs:
+        return f"no run under {pipeline_root}"
+    run = runs[-1]
+    lines = [f"artifacts: {run}"]
+    for label, rel in (
+        ("data + quality report", "ingest/data"),
+        ("model", "train/model"),
+        ("metrics", "evaluate/evaluation"),
+        ("blessing", "evaluate/blessing"),
+        ("run report", "report/summary"),
+        ("pushed", "push/pushed"),
+    ):
+        path = os.path.join(run, rel)
+        lines.append(f"  {label:<22} {path if os.path.exists(path) else '(not written)'}")
+    metrics_path = os.path.join(run, "evaluate", "evaluation")
+    if os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+        lines.append(
+            f"evaluated {metrics['eval_users']:,} users, catalog {metrics['catalog_size']:,}"
+        )
+        for model, values in metrics["models"].items():
+            figures = ", ".join(f"{k} {values[k]:.4f}" for k in HEADLINE_METRICS)
+            lines.append(f"  {model:<13} {figures}")
+    with open(os.path.join(run, "evaluate", "blessing")) as f:
+        blessing = json.load(f)
+    lines.append(f"gate: {'BLESSED' if blessing['blessed'] else 'NOT blessed'}")
+    lines += [f"  - {reason}" for reason in blessing["reasons"]]
+    pushed = os.path.join(run, "push", "pushed")
+    if os.path.exists(pushed):
+        with open(pushed) as f:
+            lines.append(f"pushed version {json.load(f)['version']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         now=args.now,
         thresholds=args.thresholds,
     )
-    print(json.dumps(summary, indent=2))
+    print(f"finished in {summary['seconds']} s")
+    print(summarize_local_run(summary["pipeline_root"]))
     return 0
 
 

@@ -60,11 +60,13 @@ class Progress:
         return text
 
     def finish(self) -> float:
-        """Print and log the summary line; returns the elapsed seconds."""
+        """Print the summary line (or log it when silenced); returns the elapsed seconds."""
         elapsed = time.monotonic() - self._start
         summary = f"{self.line(elapsed)} in {elapsed:.1f} s (done)"
-        self._emit(summary)
-        logger.info(summary)
+        if self._stream is None:
+            logger.info(summary)
+        else:
+            self._emit(summary)
         return elapsed
 
     def _emit(self, text: str) -> None:

@@ -1,7 +1,12 @@
 """The kfp wrapper of evaluate: artifacts -> paths -> ``job.run``; returns the verdict."""
 
+from typing import TYPE_CHECKING
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executor
+    from kfp.dsl.base_component import BaseComponent
 
 
 def evaluate(
@@ -67,6 +72,6 @@ def execute(
     return BLESSED if blessed else NOT_BLESSED
 
 
-def build(image: str) -> dsl.base_component.BaseComponent:
+def build(image: str) -> "BaseComponent":
     """The evaluate component, running in ``image``."""
     return dsl.component(evaluate, base_image=image, install_kfp_package=False)

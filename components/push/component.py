@@ -1,7 +1,12 @@
 """The kfp wrapper of push: artifacts -> paths -> ``job.run``."""
 
+from typing import TYPE_CHECKING
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executor
+    from kfp.dsl.base_component import BaseComponent
 
 
 def push(
@@ -50,6 +55,6 @@ def execute(
     return manifest["version"]
 
 
-def build(image: str) -> dsl.base_component.BaseComponent:
+def build(image: str) -> "BaseComponent":
     """The push component, running in ``image``."""
     return dsl.component(push, base_image=image, install_kfp_package=False)

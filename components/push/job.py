@@ -55,7 +55,7 @@ def run(
         "schema_version": SCHEMA_VERSION,
         "code_version": importlib.metadata.version("shoprec"),
         "parent_version": registry.read_latest(model_root, model_name),
-        "data": {key: data.get(key) for key in ("input", "cutoffs")},
+        "data": {key: data.get(key) for key in ("input", "train_end", "eval_end", "now")},
         "pushed_at": (now or dt.datetime.now(dt.UTC)).isoformat(),
     }
     final = registry.publish(

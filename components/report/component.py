@@ -1,7 +1,12 @@
 """The kfp wrapper of report: artifacts -> paths -> ``job.run``."""
 
+from typing import TYPE_CHECKING
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Output
+
+if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executor
+    from kfp.dsl.base_component import BaseComponent
 
 
 def report(
@@ -21,6 +26,6 @@ def report(
     )
 
 
-def build(image: str) -> dsl.base_component.BaseComponent:
+def build(image: str) -> "BaseComponent":
     """The report component, running in ``image``."""
     return dsl.component(report, base_image=image, install_kfp_package=False)

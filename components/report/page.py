@@ -39,7 +39,13 @@ def render_markdown(
             ]
         )
     out += _table(["table", "read", "valid", "quarantined", "reasons"], rows)
-    out += ["", f"Cut-offs: {data.get('cutoffs', {})}", "", "## Quality", ""]
+    out += [
+        "",
+        f"Windows: train before {data.get('train_end', '?')}, eval before "
+        f"{data.get('eval_end', '?')}, test after ({data.get('cutoffs_source', '?')}).",
+        "",
+    ]
+    out += ["## Quality", ""]
     out.append(
         f"{metrics.get('eval_users', 0):,} users evaluated on a catalog of "
         f"{metrics.get('catalog_size', 0):,} items."

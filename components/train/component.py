@@ -1,7 +1,12 @@
 """The kfp wrapper of train: artifacts -> paths -> ``job.run``."""
 
+from typing import TYPE_CHECKING
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executor
+    from kfp.dsl.base_component import BaseComponent
 
 
 def train(
@@ -46,6 +51,6 @@ def execute(
     )
 
 
-def build(image: str) -> dsl.base_component.BaseComponent:
+def build(image: str) -> "BaseComponent":
     """The train component, running in ``image``."""
     return dsl.component(train, base_image=image, install_kfp_package=False)

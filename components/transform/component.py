@@ -1,7 +1,12 @@
 """The kfp wrapper of transform: artifacts -> paths -> ``job.run``."""
 
+from typing import TYPE_CHECKING
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Output
+
+if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executor
+    from kfp.dsl.base_component import BaseComponent
 
 
 def transform(
@@ -29,6 +34,6 @@ def execute(data: Dataset, beam_args: str, *, examples: Dataset, transform_graph
     examples.metadata["schema_version"] = manifest["schema_version"]
 
 
-def build(image: str) -> dsl.base_component.BaseComponent:
+def build(image: str) -> "BaseComponent":
     """The transform component, running in ``image``."""
     return dsl.component(transform, base_image=image, install_kfp_package=False)
