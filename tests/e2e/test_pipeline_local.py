@@ -88,7 +88,7 @@ def test_pushed_model_serves_raw_user_ids_in_a_fresh_process(two_runs):
     version_dir = registry.version_dir(root, name, registry.read_latest(root, name))
     serving = os.path.join(version_dir, registry.MODEL_SUBDIR, "serving")
     users = layout.read_table(only(f"{two_runs['roots'][0]}/*/ingest/data"), "users")
-    some = users.column(0).to_pylist()[:3] + ["never-seen-user"]
+    some = [*users.column(0).to_pylist()[:3], "never-seen-user"]
     out = subprocess.run(
         [sys.executable, "-c", SERVE, serving, json.dumps(some)],
         capture_output=True,
