@@ -53,6 +53,7 @@ def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphCo
         embedding_dim: int = 32,
         thresholds: str = DEFAULT_THRESHOLDS,
         tolerance: float = 0.005,
+        beat_baseline: bool = True,
     ):
         ingested = ingest_op(raw_uri=raw_uri, train_end=train_end, eval_end=eval_end, now=now)
         ingested.set_display_name("Ingest and validate")
@@ -74,6 +75,7 @@ def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphCo
             model_name=model_name,
             thresholds=thresholds,
             tolerance=tolerance,
+            beat_baseline=beat_baseline,
         )
         # The model in service changes between runs: never reuse a cached verdict.
         evaluated.set_display_name("Evaluate and gate").set_caching_options(False)
@@ -197,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--eval-end", default="")
     run.add_argument("--now", default="")
     run.add_argument("--thresholds", default=DEFAULT_THRESHOLDS)
+    run.add_argument(
+        "--beat-baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the candidate must not lose to most-popular (default: yes)",
+    )
     args = parser.parse_args(argv)
     if args.command == "compile":
         images = (
@@ -217,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_end=args.eval_end,
         now=args.now,
         thresholds=args.thresholds,
+        beat_baseline=args.beat_baseline,
     )
     print(f"finished in {summary['seconds']} s")
     print(summarize_local_run(summary["pipeline_root"]))

@@ -20,9 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output dir: metrics.json, blessing.json")
     parser.add_argument("--thresholds", default="{}", help='JSON, e.g. {"recall@50": 0.05}')
     parser.add_argument("--tolerance", type=float, default=EvaluateConfig.tolerance)
+    parser.add_argument(
+        "--no-beat-baseline", action="store_true", help="do not require beating most-popular"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = EvaluateConfig.from_json(args.thresholds, tolerance=args.tolerance)
+    config = EvaluateConfig.from_json(
+        args.thresholds, tolerance=args.tolerance, beat_baseline=not args.no_beat_baseline
+    )
     result = run(
         data_dir=args.data,
         model_dir=args.model,

@@ -16,6 +16,7 @@ def evaluate(
     model_name: str,
     thresholds: str,
     tolerance: float,
+    beat_baseline: bool,
     metrics: Output[Metrics],
     evaluation: Output[Artifact],
     blessing: Output[Artifact],
@@ -30,6 +31,7 @@ def evaluate(
         model_name,
         thresholds,
         tolerance,
+        beat_baseline,
         metrics=metrics,
         evaluation=evaluation,
         blessing=blessing,
@@ -46,6 +48,7 @@ def execute(
     model_name: str,
     thresholds: str,
     tolerance: float,
+    beat_baseline: bool,
     *,
     metrics: Metrics,
     evaluation: Artifact,
@@ -55,7 +58,7 @@ def execute(
     from components.evaluate.config import EvaluateConfig
     from components.evaluate.job import CANDIDATE, run
 
-    config = EvaluateConfig.from_json(thresholds, tolerance=tolerance)
+    config = EvaluateConfig.from_json(thresholds, tolerance=tolerance, beat_baseline=beat_baseline)
     result = run(
         data_dir=data.path,
         model_dir=model.path,

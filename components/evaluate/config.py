@@ -18,6 +18,7 @@ class EvaluateConfig:
         thresholds: Minimum per metric (``{"recall@50": 0.05}``).
         compared: Metrics that must not regress against the model in service.
         tolerance: Absolute drop allowed before it counts as a regression.
+        beat_baseline: The candidate must not lose to most-popular on the compared metrics.
         batch_size: Users per serving request.
     """
 
@@ -25,6 +26,7 @@ class EvaluateConfig:
     thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
     compared: tuple[str, ...] = ("recall@50", "ndcg@50")
     tolerance: float = 0.005
+    beat_baseline: bool = True
     batch_size: int = 512
 
     def __post_init__(self) -> None:

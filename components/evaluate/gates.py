@@ -31,6 +31,7 @@ def decide_blessing(
     in_service: Mapping[str, float] | None,
     compared: tuple[str, ...],
     tolerance: float,
+    baseline: Mapping[str, float] | None = None,
 ) -> Blessing:
     """Bless ``candidate`` if it meets every threshold and does not regress.
 
@@ -40,6 +41,8 @@ def decide_blessing(
         in_service: Metrics of the model in service on the same window, or None.
         compared: Metrics that must not regress against ``in_service``.
         tolerance: Absolute drop allowed before a difference counts as a regression.
+        baseline: Metrics of a simple baseline (most-popular) on the same window; when given,
+            the candidate must not fall below it on any ``compared`` metric (no tolerance).
 
     Raises:
         GateConfigError: a threshold or compared metric is not in ``candidate``, or a negative
@@ -60,6 +63,14 @@ def decide_blessing(
         reasons.append(f"{name} {value:.4f} {'>=' if ok else '<'} threshold {minimum:.4f}")
     if not thresholds:
         reasons.append("no absolute threshold configured")
+    if baseline is not None:
+        for name in compared:
+            ok = candidate[name] >= baseline[name]
+            passed &= ok
+            relation = ">=" if ok else "<"
+            reasons.append(
+                f"{name} {candidate[name]:.4f} {relation} most-popular baseline {baseline[name]:.4f}"
+            )
     if in_service is None:
         reasons.append(NOTHING_IN_SERVICE)
     else:

@@ -89,6 +89,7 @@ def run(
         in_service=results.get(IN_SERVICE),
         compared=config.compared,
         tolerance=config.tolerance,
+        baseline=results[MOST_POPULAR] if config.beat_baseline else None,
     )
     metrics = {
         "schema_version": SCHEMA_VERSION,

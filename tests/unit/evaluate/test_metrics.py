@@ -34,8 +34,14 @@ def test_perfect_ranking_scores_one():
 
 def test_no_users_gives_zeros_not_nan():
     m = ranking_metrics([], [], catalog_size=5, ks=(10,))
-    assert m == {"users": 0.0, "recall@10": 0.0, "ndcg@10": 0.0, "hit_rate@10": 0.0,
-                 "coverage@10": 0.0, "mrr": 0.0}
+    assert m == {
+        "users": 0.0,
+        "recall@10": 0.0,
+        "ndcg@10": 0.0,
+        "hit_rate@10": 0.0,
+        "coverage@10": 0.0,
+        "mrr": 0.0,
+    }
 
 
 def test_empty_target_set_is_rejected():
