@@ -70,6 +70,7 @@ def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphCo
         trained.set_display_name("Train two-tower")
         evaluated = evaluate_op(
             data=ingested.outputs["data"],
+            examples=transformed.outputs["examples"],
             model=trained.outputs["model"],
             model_root=model_root,
             model_name=model_name,

@@ -140,7 +140,7 @@ class Table:
 
     def arrow_schema(self) -> pa.Schema:
         """The canonical Arrow schema, with the contract version in its metadata."""
-        from schemas.tables import SCHEMA_VERSION  # noqa: PLC0415 (tables imports this module)
+        from schemas.tables import SCHEMA_VERSION
 
         return pa.schema(
             [c.field() for c in self.columns],

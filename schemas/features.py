@@ -24,6 +24,8 @@ def transformed_name(name: str, *, suffix: str = "") -> str:
 
 
 # Query-side raw features (what serving takes for a user) and candidate-side ones (for an item).
+# The transform stage writes one serving request per user and window with exactly the query
+# features as columns; evaluate feeds those to the exported model unchanged.
 QUERY_FEATURES = (USER_ID,)
 CANDIDATE_FEATURES = (ITEM_ID, ITEM_TEXT)
 

@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse flags, evaluate, print the verdict; exit 0 whether blessed or not."""
     parser = argparse.ArgumentParser(prog="python -m components.evaluate", description=__doc__)
     parser.add_argument("--data", required=True, help="ingest output")
+    parser.add_argument("--examples", required=True, help="transform output (serving requests)")
     parser.add_argument("--model", required=True, help="train output (candidate)")
     parser.add_argument("--model-root", required=True, help="where pushed versions live")
     parser.add_argument("--model-name", default="shoprec")
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result = run(
         data_dir=args.data,
+        examples_dir=args.examples,
         model_dir=args.model,
         model_root=args.model_root,
         model_name=args.model_name,

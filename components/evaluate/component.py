@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executo
 
 def evaluate(
     data: Input[Dataset],
+    examples: Input[Dataset],
     model: Input[Model],
     model_root: str,
     model_name: str,
@@ -26,6 +27,7 @@ def evaluate(
 
     return execute(
         data,
+        examples,
         model,
         model_root,
         model_name,
@@ -43,6 +45,7 @@ BLESSED, NOT_BLESSED = "blessed", "not_blessed"
 
 def execute(
     data: Dataset,
+    examples: Dataset,
     model: Model,
     model_root: str,
     model_name: str,
@@ -61,6 +64,7 @@ def execute(
     config = EvaluateConfig.from_json(thresholds, tolerance=tolerance, beat_baseline=beat_baseline)
     result = run(
         data_dir=data.path,
+        examples_dir=examples.path,
         model_dir=model.path,
         model_root=model_root,
         model_name=model_name,

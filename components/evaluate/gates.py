@@ -68,9 +68,8 @@ def decide_blessing(
             ok = candidate[name] >= baseline[name]
             passed &= ok
             relation = ">=" if ok else "<"
-            reasons.append(
-                f"{name} {candidate[name]:.4f} {relation} most-popular baseline {baseline[name]:.4f}"
-            )
+            ours, theirs = candidate[name], baseline[name]
+            reasons.append(f"{name} {ours:.4f} {relation} most-popular baseline {theirs:.4f}")
     if in_service is None:
         reasons.append(NOTHING_IN_SERVICE)
     else:

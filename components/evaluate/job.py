@@ -6,7 +6,9 @@ import json
 import logging
 import os
 
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.gates import decide_blessing
@@ -16,16 +18,32 @@ from components.evaluate.serving import recommend
 from components.ingest import layout
 from components.push import registry
 from components.train.export import SERVING_DIR
+from components.transform.outputs import requests_path
 from schemas import EVENTS, ITEMS, SCHEMA_VERSION
+from schemas.tables import USER_ID
 
 logger = logging.getLogger(__name__)
 
 CANDIDATE, MOST_POPULAR, IN_SERVICE = "candidate", "most_popular", "in_service"
 
 
+def requests_for(requests: pa.Table, users: list[str]) -> pa.Table:
+    """The rows of ``requests`` for ``users``, in that order.
+
+    Raises:
+        ValueError: a user has no request row (transform and ingest disagree).
+    """
+    position = {user: i for i, user in enumerate(requests[USER_ID].to_pylist())}
+    missing = [u for u in users if u not in position]
+    if missing:
+        raise ValueError(f"{len(missing)} eval users have no serving request, e.g. {missing[:3]}")
+    return requests.take([position[u] for u in users])
+
+
 def run(
     *,
     data_dir: str,
+    examples_dir: str,
     model_dir: str,
     model_root: str,
     model_name: str,
@@ -37,6 +55,7 @@ def run(
 
     Args:
         data_dir: Ingest output (train window = history, eval window = targets).
+        examples_dir: Transform output; its eval serving requests are fed to the models.
         model_dir: The candidate's train output (``serving/`` inside).
         model_root: Where pushed versions live; its LATEST is the model in service.
         model_name: The model's name under ``model_root``.
@@ -51,6 +70,8 @@ def run(
     after = layout.read_table(data_dir, EVENTS.name, "eval")
     catalog = pc.count_distinct(layout.read_table(data_dir, ITEMS.name, layout.ALL)[ITEMS.key[0]])
     eval_set = build_eval_set(before, after)
+    requests = pq.read_table(requests_path(examples_dir, layout.EVAL))
+    requests = requests_for(requests, eval_set.users)
     depth = max(config.ks)
     catalog_size = catalog.as_py()
 
@@ -66,9 +87,7 @@ def run(
 
     results = {
         CANDIDATE: score(
-            recommend(
-                os.path.join(model_dir, SERVING_DIR), eval_set.users, batch_size=config.batch_size
-            )
+            recommend(os.path.join(model_dir, SERVING_DIR), requests, batch_size=config.batch_size)
         )
     }
     popular = popularity(before)
@@ -80,9 +99,7 @@ def run(
             registry.MODEL_SUBDIR,
             SERVING_DIR,
         )
-        results[IN_SERVICE] = score(
-            recommend(serving, eval_set.users, batch_size=config.batch_size)
-        )
+        results[IN_SERVICE] = score(recommend(serving, requests, batch_size=config.batch_size))
     blessing = decide_blessing(
         results[CANDIDATE],
         thresholds=config.thresholds,

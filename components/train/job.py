@@ -23,6 +23,7 @@ from components.train.export import (
 )
 from components.train.model import TwoTowerModel
 from components.train.towers import CandidateTower, QueryTower
+from components.transform import outputs
 from components.transform.preprocessing import vocabulary_name
 from schemas import ITEMS, SCHEMA_VERSION
 from schemas.features import ITEM_TEXT
@@ -78,7 +79,7 @@ def run(
     model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
 
     def dataset(split: str, shuffle: bool) -> tf.data.Dataset | None:
-        pattern = os.path.join(examples_dir, split, "*.tfrecord.gz")
+        pattern = outputs.transformed_pattern(examples_dir, split)
         if not tf.io.gfile.glob(pattern):
             return None
         return make_dataset(

@@ -65,6 +65,20 @@ def build_examples(events: pa.Table, items: pa.Table) -> pa.Table:
     return as_single_value_lists(columns, example_arrow_schema())
 
 
+def build_requests(history: pa.Table) -> pa.Table:
+    """Serving requests as of a cut-off: one row per user with events before it.
+
+    Args:
+        history: Canonical events before the cut-off; needs ``user_id``.
+
+    Returns:
+        A table whose columns are ``schemas.features.QUERY_FEATURES`` (the serving signature's
+        inputs), one row per user, sorted by user id.
+    """
+    ids = pc.unique(history[USER_ID].combine_chunks())
+    return pa.table({USER_ID: pc.take(ids, pc.array_sort_indices(ids)).cast(pa.string())})
+
+
 def as_single_value_lists(columns: dict[str, pa.ChunkedArray], schema: pa.Schema) -> pa.Table:
     """Wrap each flat column into one-element lists of the type ``schema`` asks for."""
     arrays = []

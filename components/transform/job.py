@@ -8,20 +8,21 @@ import os
 import tempfile
 import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.ingest import layout
+from components.transform import outputs
 from components.transform.beam import analyze_and_transform
 from components.transform.config import TransformConfig
-from components.transform.examples import build_examples
+from components.transform.examples import build_examples, build_requests
 from components.transform.preprocessing import make_preprocessing_fn
 from schemas import EVENTS, ITEMS, SCHEMA_VERSION
 from schemas.features import example_feature_spec
 
 logger = logging.getLogger(__name__)
 
-TRAIN, EVAL = "train", "eval"
-MANIFEST = "manifest.json"
+TRAIN, EVAL, TEST = layout.TRAIN, layout.EVAL, layout.TEST
 
 
 def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformConfig) -> dict:
@@ -45,10 +46,17 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         events = layout.read_table(data_dir, EVENTS.name, split)
         examples = build_examples(events, items)
         rows[split] = examples.num_rows
-        raw_dir = os.path.join(examples_dir, "raw", split)
+        raw_dir = outputs.raw_examples_dir(examples_dir, split)
         os.makedirs(raw_dir, exist_ok=True)
         pq.write_table(examples, os.path.join(raw_dir, "part-00000.parquet"))
         patterns[split] = os.path.join(raw_dir, "*.parquet")
+    # Requests as of each window's start: eval users have the train window as history; test
+    # users have train + eval.
+    history = layout.read_table(data_dir, EVENTS.name, TRAIN)
+    for split in (EVAL, TEST):
+        os.makedirs(os.path.dirname(outputs.requests_path(examples_dir, split)), exist_ok=True)
+        pq.write_table(build_requests(history), outputs.requests_path(examples_dir, split))
+        history = pa.concat_tables([history, layout.read_table(data_dir, EVENTS.name, split)])
     if rows[TRAIN] == 0:
         raise ValueError(f"{data_dir}: the train window has no events; nothing to learn from")
     with tempfile.TemporaryDirectory(prefix="tft-") as temp_dir:
@@ -68,7 +76,7 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         "seconds": round(time.monotonic() - started, 2),
         "beam_args": list(config.beam_args),
     }
-    with open(os.path.join(examples_dir, MANIFEST), "w") as f:
+    with open(os.path.join(examples_dir, outputs.MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
     logger.info("transform done rows=%s seconds=%s", rows, manifest["seconds"])
     return manifest
