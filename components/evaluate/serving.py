@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
-from components.train.export import OUTPUT_ITEM_IDS
+from components.train.export import OUTPUT_ITEM_IDS, SERVING_SIGNATURE
 
 
 class ServingInputError(ValueError):
@@ -45,7 +45,7 @@ def recommend(serving_dir: str, requests: pa.Table, *, batch_size: int) -> list[
         model = tf.saved_model.load(serving_dir)
     except (OSError, ValueError) as e:
         raise OSError(f"{serving_dir}: not a loadable SavedModel ({e})") from e
-    serve = model.signatures["serving_default"]
+    serve = model.signatures[SERVING_SIGNATURE]
     inputs = signature_inputs(serve)
     missing = sorted(set(inputs) - set(requests.column_names))
     if missing:

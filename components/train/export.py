@@ -20,6 +20,10 @@ SERVING_DIR = "serving"
 OUTPUT_ITEM_IDS = "item_ids"
 OUTPUT_SCORES = "scores"
 EMBEDDING = "embedding"
+# Signatures of the exported model: top-K for serving, and the query embedding (same inputs) for
+# analysis and independent checks (scores = query_embedding . item embedding).
+SERVING_SIGNATURE = "serving_default"
+QUERY_EMBEDDING_SIGNATURE = "query_embedding"
 
 
 class Recommender(tf.Module):
@@ -42,9 +46,16 @@ class Recommender(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=USER_ID)])
     def recommend(self, user_id: tf.Tensor) -> dict[str, tf.Tensor]:
         """Args: ``[batch]`` raw user ids. Returns ``item_ids`` and ``scores``, ``[batch, k]``."""
-        features = self.tft_layer({USER_ID: user_id})
-        scores, ids = self.index(self.query_tower(features), k=self.k)
+        scores, ids = self.index(self._embed(user_id), k=self.k)
         return {OUTPUT_ITEM_IDS: ids, OUTPUT_SCORES: scores}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=USER_ID)])
+    def query_embedding(self, user_id: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Args: ``[batch]`` raw user ids. Returns ``embedding`` ``[batch, dim]``."""
+        return {EMBEDDING: self._embed(user_id)}
+
+    def _embed(self, user_id: tf.Tensor) -> tf.Tensor:
+        return self.query_tower(self.tft_layer({USER_ID: user_id}))
 
 
 def embed_items(
@@ -88,8 +99,15 @@ def build_recommender(
 
 
 def save_recommender(recommender: Recommender, path: str) -> None:
-    """Write the SavedModel with ``recommend`` as its serving_default signature."""
-    tf.saved_model.save(recommender, path, signatures={"serving_default": recommender.recommend})
+    """Write the SavedModel: ``serving_default`` (top-K) and ``query_embedding`` signatures."""
+    tf.saved_model.save(
+        recommender,
+        path,
+        signatures={
+            SERVING_SIGNATURE: recommender.recommend,
+            QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
+        },
+    )
 
 
 def embeddings_table(ids: np.ndarray, embeddings: np.ndarray, *, id_column: str) -> pa.Table:
