@@ -1,0 +1,80 @@
+"""IngestConfig: every knob of the ingest job, checked once."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from components.ingest.errors import IngestConfigError
+
+FORMATS = ("auto", "parquet", "jsonl", "csv")
+
+
+def parse_timestamp(text: str, *, what: str = "timestamp") -> dt.datetime:
+    """Parse an ISO-8601 timestamp; a value without an offset is taken as UTC.
+
+    Raises:
+        IngestConfigError: naming ``what`` and the text.
+    """
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as err:
+        raise IngestConfigError(f"{what}: {text!r} is not an ISO-8601 timestamp") from err
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """Options of one ingest run.
+
+    Attributes:
+        format: ``auto`` (from each file's extension) or one of parquet, jsonl, csv for all files.
+        now: Rows with a timestamp after this are ``future_timestamp``; None = UTC time at start.
+        train_end: First instant of the eval window; None = the 0.8 quantile of valid event ts.
+        eval_end: First instant of the test window; None = the 0.9 quantile of valid event ts.
+        train_quantile: Quantile used for a missing ``train_end``.
+        eval_quantile: Quantile used for a missing ``eval_end``.
+        batch_rows: Rows per record batch read and validated at a time (bounds memory).
+        raw_max_chars: Longest raw-row JSON kept in a quarantine record (longer is cut).
+        progress: Print progress lines on stderr.
+    """
+
+    format: str = "auto"
+    now: dt.datetime | None = None
+    train_end: dt.datetime | None = None
+    eval_end: dt.datetime | None = None
+    train_quantile: float = 0.8
+    eval_quantile: float = 0.9
+    batch_rows: int = 262_144
+    raw_max_chars: int = 4_096
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise IngestConfigError(f"format {self.format!r} is not one of {FORMATS}")
+        for name in ("now", "train_end", "eval_end"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, dt.datetime) or value.utcoffset() is None
+            ):
+                raise IngestConfigError(f"{name} must be a timezone-aware datetime, got {value!r}")
+        if (
+            self.train_end is not None
+            and self.eval_end is not None
+            and self.train_end > self.eval_end
+        ):
+            raise IngestConfigError(
+                f"train_end {self.train_end.isoformat()} is after eval_end "
+                f"{self.eval_end.isoformat()}"
+            )
+        if not 0.0 < self.train_quantile <= self.eval_quantile < 1.0:
+            raise IngestConfigError(
+                f"quantiles must satisfy 0 < train ({self.train_quantile}) <= eval "
+                f"({self.eval_quantile}) < 1"
+            )
+        if self.batch_rows < 1:
+            raise IngestConfigError(f"batch_rows must be >= 1, got {self.batch_rows}")
+        if self.raw_max_chars < 16:
+            raise IngestConfigError(f"raw_max_chars must be >= 16, got {self.raw_max_chars}")

@@ -1,0 +1,347 @@
+"""The ingest job: raw input -> canonical split Parquet, quarantine, manifest, quality report.
+
+``run`` is the single entry point (CLI and kfp component). Tables are read in contract order, so
+users and items are complete before the tables that reference them; events and reviews are
+staged as canonical Parquet and split once the cut-offs are known (quantiles of the valid event
+times need the whole events table first; only its ts column is kept in memory).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import logging
+import pathlib
+import sys
+
+import numpy as np
+import pyarrow as pa
+
+import schemas
+from components.ingest import layout, quality, storage
+from components.ingest.config import IngestConfig
+from components.ingest.dedup import SeenKeys
+from components.ingest.errors import IngestConfigError, IngestError, InputNotFoundError
+from components.ingest.formats import RawBatch
+from components.ingest.quarantine import QUARANTINE_SCHEMA, quarantine_records, records_table
+from components.ingest.rules import Reason
+from components.ingest.split import quantile_cutoffs, split_by_time
+from components.ingest.validate import finish_batch, prepare_batch
+from components.progress import Progress
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_TABLES = (schemas.USERS.name, schemas.ITEMS.name, schemas.EVENTS.name)
+STAGING_DIR = "_staging"
+# Batches validated at once (each on a thread); more only helps with more cores.
+WORKERS = 2
+
+
+@dataclasses.dataclass
+class _TableResult:
+    read: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    by_reason: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    all_reasons: dict = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(collections.Counter)
+    )
+    splits: dict = dataclasses.field(default_factory=dict)
+
+
+def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
+    """Ingest every contract table found under ``input_uri`` into ``out_dir``.
+
+    Args:
+        input_uri: Local directory or ``gs://bucket/prefix`` with the raw tables.
+        out_dir: Output directory (created); see ``layout`` for what goes where.
+        config: Options.
+
+    Returns:
+        The manifest (also written to ``<out_dir>/manifest.json``).
+
+    Raises:
+        InputNotFoundError: the input or a required table (users, items, events) is missing.
+        InputFormatError: a file is not the format it claims or is unreadable.
+        IngestConfigError: the cut-offs end up reversed.
+    """
+    now = config.now or dt.datetime.now(dt.UTC)
+    inputs = storage.find_inputs(input_uri, format=config.format)
+    missing = [name for name in REQUIRED_TABLES if name not in inputs]
+    if missing:
+        wanted = ", ".join(f"{input_uri.rstrip('/')}/{m}[.ext|/part-*]" for m in missing)
+        raise InputNotFoundError(f"required table(s) {missing} not found: expected {wanted}")
+    out = pathlib.Path(out_dir)
+    storage.ensure_dir(out)
+    referenced = {(t, c) for table in schemas.TABLES for _, t, c in table.foreign_keys()}
+    known: dict[str, pa.Array] = {}
+    cutoffs: tuple[dt.datetime, dt.datetime] | None = None
+    cutoff_source = "config"
+    results: dict[str, _TableResult] = {}
+    reports: dict[str, dict] = {}
+    event_ts: list[np.ndarray] = []
+    for table in schemas.TABLES:
+        files = inputs.get(table.name, [])
+        if not files:
+            logger.info("table=%s absent from input: 0 rows", table.name)
+        keep = [c for t, c in referenced if t == table.name]
+        timed = table.name in layout.TIME_SPLIT_TABLES
+        target = (
+            out / STAGING_DIR / f"{table.name}.arrow"
+            if timed
+            else layout.table_path(out, table.name, layout.ALL)
+        )
+        ids: dict[str, list[pa.Array]] = {c: [] for c in keep}
+        ts_out = event_ts if table.name == schemas.EVENTS.name else None
+        result, table_quality = _ingest_table(
+            table, files, target, out, now=now, known=known, ids=ids, ts_out=ts_out, config=config
+        )
+        for column, chunks in ids.items():
+            known[f"{table.name}.{column}"] = (
+                pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+            )
+        if timed:
+            if cutoffs is None:
+                cutoffs, cutoff_source = _cutoffs(config, event_ts, now)
+                event_ts.clear()
+            result.splits = _split_staged(target, out, table, cutoffs)
+        else:
+            result.splits = {layout.ALL: result.valid}
+        results[table.name] = result
+        reports[table.name] = {
+            "present": bool(files),
+            "files": [storage.relative(f.uri, input_uri) for f in files],
+            **table_quality.report(
+                read=result.read,
+                by_reason=dict(result.by_reason),
+                all_reasons={c: dict(r) for c, r in result.all_reasons.items()},
+                splits=result.splits,
+            ),
+        }
+        if table.name == schemas.EVENTS.name:
+            reports[table.name]["interactions"] = quality.interaction_figures(
+                item_counts=table_quality.values[
+                    table.by_role(schemas.Role.ITEM_ID)[0].name
+                ].table(),
+                user_counts=table_quality.values[
+                    table.by_role(schemas.Role.USER_ID)[0].name
+                ].table(),
+                items=results[schemas.ITEMS.name].valid,
+                users=results[schemas.USERS.name].valid,
+            )
+    storage.remove_dir(out / STAGING_DIR)
+    train_end, eval_end = cutoffs if cutoffs else (now, now)
+    manifest = {
+        "schema_version": schemas.SCHEMA_VERSION,
+        "input": input_uri,
+        "format": config.format,
+        "now": now.isoformat(),
+        "train_end": train_end.isoformat(),
+        "eval_end": eval_end.isoformat(),
+        "cutoffs_source": cutoff_source,
+        "tables": {
+            name: {
+                "present": reports[name]["present"],
+                "files": reports[name]["files"],
+                "formats": sorted({f.format for f in inputs.get(name, [])}),
+                "read": r.read,
+                "valid": r.valid,
+                "quarantined": r.quarantined,
+                "by_reason": dict(sorted(r.by_reason.items(), key=lambda kv: Reason(kv[0]).rank)),
+                "splits": r.splits,
+            }
+            for name, r in results.items()
+        },
+    }
+    report = {
+        "schema_version": schemas.SCHEMA_VERSION,
+        "input": input_uri,
+        "now": manifest["now"],
+        "cutoffs": {
+            "train_end": manifest["train_end"],
+            "eval_end": manifest["eval_end"],
+            "source": cutoff_source,
+        },
+        "tables": reports,
+    }
+    storage.write_json(out / layout.QUALITY_JSON, report)
+    storage.write_text(out / layout.QUALITY_MD, quality.render_markdown(report))
+    storage.write_json(out / layout.MANIFEST, manifest)
+    for name, r in results.items():
+        logger.info(
+            "ingested table=%s read=%d valid=%d quarantined=%d by_reason=%s splits=%s",
+            name,
+            r.read,
+            r.valid,
+            r.quarantined,
+            dict(r.by_reason),
+            r.splits,
+        )
+    return manifest
+
+
+def _ingest_table(
+    table: schemas.Table,
+    files: list[storage.InputFile],
+    target: pathlib.Path,
+    out: pathlib.Path,
+    *,
+    now: dt.datetime,
+    known: dict[str, pa.Array],
+    ids: dict[str, list[pa.Array]],
+    ts_out: list[np.ndarray] | None,
+    config: IngestConfig,
+) -> tuple[_TableResult, quality.TableQuality]:
+    """Validate every file of one table; valid rows to ``target``, bad ones to quarantine."""
+    # The staging file is read back once and deleted: Arrow IPC, no Parquet encoding.
+    if target.parent.name == STAGING_DIR:
+        sink = storage.ArrowSink(target, table.arrow_schema())
+    else:
+        sink = storage.ParquetSink(target, table.arrow_schema())
+    quarantine = storage.ParquetSink(layout.quarantine_path(out, table.name), QUARANTINE_SCHEMA)
+    state = _TableState(table, sink, quarantine, ids=ids, ts_out=ts_out, config=config)
+    progress = Progress(f"ingest {table.name}", stream=sys.stderr if config.progress else None)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="validate") as pool:
+            # Rules 1-10 run on WORKERS batches at once (Arrow and numpy release the GIL); the
+            # duplicate check and the writes follow in input order on this thread.
+            pending: collections.deque = collections.deque()
+            for source in files:
+                raws = storage.iter_batches(source, table, batch_rows=config.batch_rows)
+                for raw in storage.prefetch(raws):
+                    future = pool.submit(prepare_batch, raw.parts, table, now=now, known=known)
+                    pending.append((source, raw, future))
+                    if len(pending) > WORKERS:
+                        progress.advance(state.finish(*pending.popleft()))
+            while pending:
+                progress.advance(state.finish(*pending.popleft()))
+    finally:
+        sink.close()
+        quarantine.close()
+    progress.finish()
+    result = state.result
+    result.by_reason = +result.by_reason  # drop zero counts
+    if result.valid + result.quarantined != result.read:
+        raise IngestError(
+            f"table {table.name}: accounting broken: valid {result.valid} + quarantined "
+            f"{result.quarantined} != read {result.read}"
+        )
+    return result, state.quality
+
+
+class _TableState:
+    """What one table's ingest accumulates, batch after batch, in input order."""
+
+    def __init__(
+        self,
+        table: schemas.Table,
+        sink: storage.ParquetSink | storage.ArrowSink,
+        quarantine: storage.ParquetSink,
+        *,
+        ids: dict[str, list[pa.Array]],
+        ts_out: list[np.ndarray] | None,
+        config: IngestConfig,
+    ) -> None:
+        self.table = table
+        self.result = _TableResult()
+        self.quality = quality.TableQuality(table)
+        self.seen = SeenKeys()
+        self._sink = sink
+        self._quarantine = quarantine
+        self._ids = ids
+        self._ts_out = ts_out
+        self._config = config
+
+    def finish(
+        self,
+        source: storage.InputFile,
+        raw: RawBatch,
+        prepared: concurrent.futures.Future,
+    ) -> int:
+        """Deduplicate, write and count one prepared batch; returns the input rows it held."""
+        table, config = self.table, self._config
+        checked = finish_batch(prepared.result(), table, seen=self.seen)
+        verdict = checked.verdict
+        records = quarantine_records(
+            verdict,
+            table_name=table.name,
+            source=source.uri,
+            row_numbers=raw.rows[verdict.bad].tolist(),
+            raw=raw.raw_rows(verdict.bad),
+            max_chars=config.raw_max_chars,
+        )
+        if raw.malformed:
+            broken = records_table(
+                table_name=table.name,
+                source=source.uri,
+                row_numbers=[m.row for m in raw.malformed],
+                reasons=[[Reason.MALFORMED]] * len(raw.malformed),
+                columns=[None] * len(raw.malformed),
+                details=[m.detail for m in raw.malformed],
+                raw=[m.raw for m in raw.malformed],
+                max_chars=config.raw_max_chars,
+            )
+            records = pa.concat_tables([broken, records])
+        self._quarantine.write(records)
+        self._sink.write(checked.valid)
+        self.quality.add(checked.valid)
+        for column, chunks in self._ids.items():
+            chunks.append(checked.valid.column(column).combine_chunks())
+        if self._ts_out is not None and table.time_column:
+            self._ts_out.append(checked.valid.column(table.time_column).cast(pa.int64()).to_numpy())
+        result = self.result
+        result.read += raw.read
+        result.valid += checked.valid.num_rows
+        result.quarantined += records.num_rows
+        result.by_reason.update(verdict.counts())
+        result.by_reason[Reason.MALFORMED.value] += len(raw.malformed)
+        for finding in checked.findings:
+            result.all_reasons[finding.column or "(row)"][finding.reason.value] += len(finding.rows)
+        return raw.read
+
+
+def _cutoffs(
+    config: IngestConfig, event_ts: list[np.ndarray], now: dt.datetime
+) -> tuple[tuple[dt.datetime, dt.datetime], str]:
+    train_end, eval_end = config.train_end, config.eval_end
+    if train_end is not None and eval_end is not None:
+        return (train_end, eval_end), "config"
+    ts = np.concatenate(event_ts) if event_ts else np.array([], dtype=np.int64)
+    if not len(ts):
+        logger.warning("no valid events: cut-offs default to now=%s", now.isoformat())
+        return (train_end or now, eval_end or now), "now (no valid events)"
+    q_train, q_eval = quantile_cutoffs(
+        ts, train_quantile=config.train_quantile, eval_quantile=config.eval_quantile
+    )
+    train_end, eval_end = train_end or q_train, eval_end or q_eval
+    if train_end > eval_end:
+        raise IngestConfigError(
+            f"train_end {train_end.isoformat()} is after eval_end {eval_end.isoformat()}"
+        )
+    return (train_end, eval_end), "quantiles"
+
+
+def _split_staged(
+    staged: pathlib.Path,
+    out: pathlib.Path,
+    table: schemas.Table,
+    cutoffs: tuple[dt.datetime, dt.datetime],
+) -> dict[str, int]:
+    sinks = {
+        split: storage.ParquetSink(layout.table_path(out, table.name, split), table.arrow_schema())
+        for split in layout.TIME_SPLITS
+    }
+    try:
+        for batch in storage.prefetch(storage.read_arrow_batches(staged)):
+            parts = split_by_time(
+                batch, time_column=table.time_column, train_end=cutoffs[0], eval_end=cutoffs[1]
+            )
+            for split, rows in parts.items():
+                sinks[split].write(rows)
+    finally:
+        for sink in sinks.values():
+            sink.close()
+    storage.remove(staged)
+    return {split: sink.rows for split, sink in sinks.items()}

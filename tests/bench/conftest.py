@@ -1,0 +1,92 @@
+"""Benchmark harness: ``bench_record`` writes results JSON with machine info and git commit.
+
+Only collected when asked (see ``tests/conftest.py::pytest_ignore_collect``): ``pytest tests/bench``
+or ``pytest -m bench``. Every test here carries the ``bench`` marker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+
+import psutil
+import pytest
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = pathlib.Path(__file__).parent.resolve()
+    for item in items:
+        if here in pathlib.Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.bench)
+
+
+def git_commit() -> str:
+    """Short sha of HEAD (``unknown`` outside a checkout), ``+dirty`` with local changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha + ("+dirty" if dirty else "")
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+@pytest.fixture(scope="session")
+def bench_record() -> Callable[[str, dict], dict]:
+    """``bench_record(name, results)``: merge results under ``name`` into results/latest.json and
+    write results/<UTC timestamp>-<sha>.json; returns the entry written."""
+
+    def record(name: str, results: dict) -> dict:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.UTC)
+        commit = git_commit()
+        entry = {
+            "results": results,
+            "measured_at": now.isoformat(timespec="seconds"),
+            "commit": commit,
+            "machine": machine(),
+        }
+        latest_path = RESULTS / "latest.json"
+        latest = json.loads(latest_path.read_text()) if latest_path.exists() else {}
+        latest[name] = entry
+        latest_path.write_text(json.dumps(latest, indent=2, sort_keys=True) + "\n")
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        run_path = RESULTS / f"{stamp}-{commit.replace('+', '-')}.json"
+        previous = json.loads(run_path.read_text()) if run_path.exists() else {}
+        previous[name] = entry
+        run_path.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
+        return entry
+
+    return record
