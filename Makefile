@@ -21,7 +21,21 @@ RUN_ID := $(shell date -u +%Y%m%dT%H%M%SZ)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv run test bench lint format compile docker clean
+# Images and pipeline YAML (`make compile`, `make docker`): the defaults are Images() in
+# components/images.py. TARGET=vertex compiles for Vertex AI Pipelines (no kfp-kubernetes section).
+REGISTRY ?= ghcr.io/shoprec
+TAG ?= 0.1.0
+TARGET ?= kfp
+# GPU=1: the trainer runs in the GPU image and requests gpu_count x gpu_type accelerators.
+GPU ?= 0
+ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+# `make schedule`: the KFP API endpoint, a 6-field cron (seconds first, UTC) and run parameters,
+# e.g. SCHEDULE_ARGS="--param raw_uri=gs://b/raw --param model_root=gs://b/models"
+KFP_HOST ?= http://localhost:8888
+CRON ?= 0 0 2 * * *
+SCHEDULE_ARGS ?=
+
+.PHONY: venv run test bench lint format compile docker schedule clean
 
 venv: $(STAMP)
 
@@ -48,9 +62,15 @@ else
 RAW_READY := data/$(DATA)/users
 endif
 
+# The generated shop knows its own window (train until the history cut, evaluate on the next
+# half of what follows); real data sets use ingest's default quantile cut-offs.
+ifeq ($(DATA),shop)
+CUTOFFS = $(shell $(BIN)/python -c 'import json; w = json.load(open("data/shop/_meta.json"))["world"]; print("--train-end", w["history_cut"], "--eval-end", w["eval_end"])' 2>/dev/null)
+endif
+
 run: $(STAMP) $(RAW_READY)
 	$(BIN)/python pipeline.py run --raw data/$(DATA) --model-root models/$(DATA) \
-		--pipeline-root runs/$(DATA)/$(RUN_ID) --epochs $(EPOCHS)
+		--pipeline-root runs/$(DATA)/$(RUN_ID) --epochs $(EPOCHS) $(CUTOFFS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
@@ -67,13 +87,18 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 compile: $(STAMP)
-	$(BIN)/python pipeline.py compile --out build/pipeline.yaml
+	$(BIN)/python pipeline.py compile --out build/pipeline.yaml \
+		--registry $(REGISTRY) --tag $(TAG) --target $(TARGET) $(if $(filter 1,$(GPU)),--gpu)
 
 docker:
-	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || \
-		{ echo "make docker: no container engine answers here (docker info failed)"; exit 1; }
-	docker build -f docker/cpu.Dockerfile -t shoprec-cpu:latest .
-	docker build -f docker/gpu.Dockerfile -t shoprec-gpu:latest .
+	@test -n "$(ENGINE)" && $(ENGINE) info >/dev/null 2>&1 || \
+		{ echo "make docker: no container engine answers here ('$(or $(ENGINE),docker/podman) info' failed); run it where docker or podman runs" >&2; exit 1; }
+	$(ENGINE) build -f docker/cpu.Dockerfile -t $(REGISTRY)/shoprec-cpu:$(TAG) .
+	$(ENGINE) build -f docker/gpu.Dockerfile -t $(REGISTRY)/shoprec-gpu:$(TAG) .
+
+schedule: compile
+	$(BIN)/python -m components.schedule --host $(KFP_HOST) --package build/pipeline.yaml \
+		--cron "$(CRON)" $(SCHEDULE_ARGS)
 
 clean:
 	rm -rf runs build .pytest_cache

@@ -2,7 +2,8 @@
 
 This module only wires components; each runs alone too (``python -m components.<stage>``).
 
-    python pipeline.py compile --out build/pipeline.yaml       # for KFP / Vertex AI Pipelines
+    python pipeline.py compile --out build/pipeline.yaml       # for Kubeflow Pipelines
+    python pipeline.py compile --target vertex --registry REG --tag T  # for Vertex AI Pipelines
     python pipeline.py run --raw data/shop --model-root models  # locally, under kfp.local
 """
 
@@ -13,10 +14,10 @@ import os
 import sys
 import time
 
-from kfp import compiler, dsl
+from kfp import compiler, dsl, kubernetes
 
 from components.evaluate import component as evaluate_component
-from components.images import Images
+from components.images import GPU_TOLERATION, Images, Target
 from components.ingest import component as ingest_component
 from components.push import component as push_component
 from components.report import component as report_component
@@ -27,14 +28,43 @@ PIPELINE_NAME = "shoprec-nightly"
 MODEL_NAME = "shoprec"
 DEFAULT_THRESHOLDS = json.dumps({"recall@50": 0.0})
 HEADLINE_METRICS = ("recall@20", "ndcg@20", "recall@50", "mrr")
+ALL_MODALITIES = "all"  # or a comma list of profile,text,image,behavior,relation
+# Every step reads or writes the pipeline root (and ingest/evaluate/push the data and model
+# roots), often on gs://: retry transient storage and node failures 60 s, 120 s, 240 s apart.
+STORAGE_RETRY = {
+    "num_retries": 3,
+    "backoff_duration": "60s",
+    "backoff_factor": 2.0,
+    "backoff_max_duration": "1800s",
+}
 
 
-def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphComponent":
-    """The pipeline, with every step running in ``images.cpu`` (default: ``Images()``)."""
+def build_pipeline(
+    images: Images | None = None,
+    *,
+    target: Target = Target.KFP,
+    gpu: bool = False,
+    retry: dict | None = STORAGE_RETRY,
+) -> "dsl.graph_component.GraphComponent":
+    """The pipeline: every step in ``images.cpu``; with ``gpu``, the trainer in ``images.gpu``.
+
+    GPU on/off is a compile-time choice: a task's image is fixed in the YAML, and switching
+    between a CPU and a GPU trainer at run time needs ``dsl.OneOf`` over the model artifact,
+    which kfp.local 2.17 cannot run ("Expected 1 artifact in ArtifactSelectorSpec"), so
+    ``make run`` would break. The accelerator count and type are run parameters.
+
+    Args:
+        images: Image references (default: ``Images()``).
+        target: The orchestrator the YAML is for; picks the default accelerator name and whether
+            the GPU trainer carries a kfp-kubernetes node selector and toleration.
+        gpu: Train in the GPU image, requesting ``gpu_count`` x ``gpu_type`` accelerators.
+        retry: ``set_retry`` arguments for every step, or None for no retries.
+    """
     images = images or Images()
     ingest_op = ingest_component.build(images.cpu)
     transform_op = transform_component.build(images.cpu)
-    train_op = train_component.build(images.cpu)
+    train_op = train_component.build(images.gpu if gpu else images.cpu)
+    baseline_train_op = train_component.build(images.cpu)  # ID-only: small, never needs a GPU
     evaluate_op = evaluate_component.build(images.cpu)
     push_op = push_component.build(images.cpu)
     report_op = report_component.build(images.cpu)
@@ -51,32 +81,67 @@ def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphCo
         epochs: int = 3,
         batch_size: int = 256,
         embedding_dim: int = 32,
+        modalities: str = ALL_MODALITIES,
+        # Read only when compiled with gpu=True (`make compile GPU=1`); see build_pipeline.
+        gpu_count: int = 1,
+        gpu_type: str = target.default_accelerator,
+        gpu_node_selector: dict = {},  # noqa: B006 (a kfp parameter default, never mutated)
         thresholds: str = DEFAULT_THRESHOLDS,
         tolerance: float = 0.005,
         beat_baseline: bool = True,
+        protected_slices: str = "activity=cold",
+        slice_tolerance: float = 0.02,
+        force_bless_by: str = "",
+        force_bless_reason: str = "",
     ):
+        # raw_uri is a prefix that gets new data every night under the same name: never cache.
         ingested = ingest_op(raw_uri=raw_uri, train_end=train_end, eval_end=eval_end, now=now)
-        ingested.set_display_name("Ingest and validate")
+        ingested.set_display_name("Ingest and validate").set_caching_options(False)
         transformed = transform_op(data=ingested.outputs["data"], beam_args=beam_args)
-        transformed.set_display_name("Transform (Beam + TFT)")
+        transformed.set_display_name("Transform features (Beam + TFT)")
         trained = train_op(
-            data=ingested.outputs["data"],
             examples=transformed.outputs["examples"],
             transform_graph=transformed.outputs["transform_graph"],
             epochs=epochs,
             batch_size=batch_size,
             embedding_dim=embedding_dim,
+            modalities=modalities,
         )
-        trained.set_display_name("Train two-tower")
+        trained.set_display_name(f"Train two-tower ({'GPU' if gpu else 'CPU'})")
+        if gpu:
+            trained.set_accelerator_type(gpu_type).set_accelerator_limit(gpu_count)
+            # kfp 2.17 leaves run parameters used only in resource settings out of the inputs
+            # of any enclosing sub-DAG; registering them keeps the YAML valid if one is added.
+            trained.register_pipeline_channels([gpu_type, gpu_count])
+            if target.places_with_kubernetes:
+                kubernetes.add_node_selector_json(trained, gpu_node_selector)
+                kubernetes.add_toleration(trained, **GPU_TOLERATION)
+        model = trained.outputs["model"]
+        # The same trainer with every content modality off: the ID-only baseline, evaluated on
+        # the same split in the same run.
+        id_only = baseline_train_op(
+            examples=transformed.outputs["examples"],
+            transform_graph=transformed.outputs["transform_graph"],
+            epochs=epochs,
+            batch_size=batch_size,
+            embedding_dim=embedding_dim,
+            modalities="none",
+        )
+        id_only.set_display_name("Train ID-only baseline (CPU)")
         evaluated = evaluate_op(
             data=ingested.outputs["data"],
             examples=transformed.outputs["examples"],
-            model=trained.outputs["model"],
+            model=model,
+            baseline_model=id_only.outputs["model"],
             model_root=model_root,
             model_name=model_name,
             thresholds=thresholds,
             tolerance=tolerance,
             beat_baseline=beat_baseline,
+            protected_slices=protected_slices,
+            slice_tolerance=slice_tolerance,
+            force_bless_by=force_bless_by,
+            force_bless_reason=force_bless_reason,
         )
         # The model in service changes between runs: never reuse a cached verdict.
         evaluated.set_display_name("Evaluate and gate").set_caching_options(False)
@@ -85,25 +150,36 @@ def build_pipeline(images: Images | None = None) -> "dsl.graph_component.GraphCo
             evaluation=evaluated.outputs["evaluation"],
             blessing=evaluated.outputs["blessing"],
         )
-        reported.set_display_name("Report")
+        reported.set_display_name("Report for analysts")
         with dsl.If(evaluated.outputs["Output"] == evaluate_component.BLESSED, name="blessed"):
             pushed = push_op(
                 data=ingested.outputs["data"],
-                model=trained.outputs["model"],
+                model=model,
                 evaluation=evaluated.outputs["evaluation"],
                 blessing=evaluated.outputs["blessing"],
                 model_root=model_root,
                 model_name=model_name,
+                transform_graph=transformed.outputs["transform_graph"],
             )
-            pushed.set_display_name("Push model").set_caching_options(False)
+            pushed.set_display_name("Push blessed model").set_caching_options(False)
+        for task in (ingested, transformed, trained, id_only, evaluated, reported, pushed):
+            if retry:
+                task.set_retry(**retry)
 
     return shoprec_pipeline
 
 
-def compile_pipeline(out_path: str, images: Images | None = None) -> str:
-    """Compile the pipeline to KFP v2 YAML at ``out_path``."""
+def compile_pipeline(
+    out_path: str,
+    images: Images | None = None,
+    *,
+    target: Target = Target.KFP,
+    gpu: bool = False,
+) -> str:
+    """Compile the pipeline to KFP v2 YAML at ``out_path`` for ``target`` (GPU trainer: ``gpu``)."""
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(images), package_path=out_path)
+    pipeline = build_pipeline(images, target=target, gpu=gpu)
+    compiler.Compiler().compile(pipeline, package_path=out_path)
     return out_path
 
 
@@ -126,7 +202,9 @@ def run_local(
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
-            build_pipeline()(
+            # kfp.local 2.17 honours retry policies; a local failure is not transient, so it
+            # is reported at once instead of after 60 + 120 + 240 s of back-off.
+            build_pipeline(retry=None)(
                 raw_uri=raw_uri if raw_uri.startswith("gs://") else os.path.abspath(raw_uri),
                 model_root=os.path.abspath(model_root),
                 **arguments,
@@ -191,6 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     comp.add_argument("--out", default="build/pipeline.yaml")
     comp.add_argument("--registry", default=None, help="image registry (default: Images())")
     comp.add_argument("--tag", default=None, help="image tag")
+    comp.add_argument(
+        "--target",
+        choices=[t.value for t in Target],
+        default=Target.KFP.value,
+        help="kfp: Kubeflow Pipelines (GPU node selector + toleration); vertex: Vertex AI",
+    )
+    comp.add_argument(
+        "--gpu",
+        action="store_true",
+        help="train in the GPU image, requesting gpu_count x gpu_type accelerators",
+    )
     run = sub.add_parser("run", help="run locally under kfp.local")
     run.add_argument("--raw", required=True, help="raw data directory or gs:// prefix")
     run.add_argument("--model-root", required=True)
@@ -211,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         images = (
             Images.for_registry(args.registry, args.tag or "latest") if args.registry else Images()
         )
-        print(compile_pipeline(args.out, images))
+        print(compile_pipeline(args.out, images, target=Target(args.target), gpu=args.gpu))
         return 0
     os.makedirs(args.pipeline_root, exist_ok=True)
     log_path = os.path.join(args.pipeline_root, "kfp-local.log")

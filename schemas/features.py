@@ -1,20 +1,158 @@
-"""Names and specs of the features that cross from transform to train and serving.
+"""The feature contract between transform, train, evaluate and serving, declared once.
 
-Raw example features are built by the transform stage from the ingested tables; the transformed
-names come from ``transformed_name`` only, so no stage types a feature-name literal.
+Raw features are what the transform stage's Arrow/Beam feature builder writes (one row per
+training example, per serving request, or per catalog item) and what the exported model's
+signatures take. Each is declared here with its side (query / candidate / label), modality,
+dtype and fixed length; the TFT raw feature spec, the Arrow schema TFT reads, and the serving
+signature's input specs are derived from these declarations. Transformed names come from
+``transformed_name`` only.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+
 import pyarrow as pa
 import tensorflow as tf
 
-from schemas.tables import ITEM_ID, USER_ID
+from schemas.contract import Modality
+from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
 
-# Raw example features that are not columns of a raw table.
-ITEM_TEXT = "item_text"  # item title + description
-LABEL = "label"  # ranking-head target (rating, or 1.0 for an implicit interaction)
+# Sequence lengths: how much context one example carries.
+HISTORY_LEN = 20  # a user's last interactions before the cut-off
+FRIENDS_LEN = 10  # a user's social neighbours
+FRIEND_ITEMS_LEN = 10  # items the neighbours interacted with last, before the cut-off
+NEIGHBORS_LEN = 10  # an item's also-bought / also-viewed neighbours
+USER_TEXTS = 3  # a user's last reviews / queries joined into one text
+IMAGE_SIZE = 32  # decoded images are resized to IMAGE_SIZE x IMAGE_SIZE x 3
 
+PAD = ""  # padding of string sequences (never a valid id)
+NO_AGE = -1.0  # padding of the history recency sequence
+
+
+class Side(enum.Enum):
+    """Which tower (or head) a feature feeds."""
+
+    QUERY = "query"
+    CANDIDATE = "candidate"
+    LABEL = "label"
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    """One raw feature.
+
+    Attributes:
+        name: Column name in example/request Parquet and signature input name.
+        dtype: tf.string, tf.float32 or tf.int64.
+        side: The tower (or head) it feeds.
+        modality: What switching a modality off removes.
+        length: None for one value per row, else a fixed-length sequence (padded).
+    """
+
+    name: str
+    dtype: tf.dtypes.DType
+    side: Side
+    modality: Modality
+    length: int | None = None
+
+    @property
+    def is_string(self) -> bool:
+        """True for string (and bytes) features."""
+        return self.dtype == tf.string
+
+    @property
+    def shape(self) -> list[int]:
+        """Per-row shape: ``[]`` or ``[length]``."""
+        return [] if self.length is None else [self.length]
+
+    def tensor_spec(self) -> tf.TensorSpec:
+        """The batched TensorSpec a serving signature takes for this feature."""
+        return tf.TensorSpec([None, *self.shape], self.dtype, name=self.name)
+
+
+# Raw feature names that are not columns of a raw table.
+HIST_ITEM_IDS = "hist_item_ids"
+HIST_EVENT_TYPES = "hist_event_types"
+HIST_AGE_DAYS = "hist_age_days"
+USER_TEXT = "user_text"
+FRIEND_IDS = "friend_ids"
+FRIEND_ITEM_IDS = "friend_item_ids"
+N_EVENTS = "n_events"
+N_PURCHASES = "n_purchases"
+PURCHASE_RATE = "purchase_rate"
+MEAN_DWELL_S = "mean_dwell_s"
+N_SESSIONS = "n_sessions"
+N_FRIENDS = "n_friends"
+ITEM_TEXT = "item_text"
+IMAGE = "image"
+ITEM_POPULARITY = "item_popularity"
+ITEM_CONVERSION = "item_conversion"
+NEIGHBOR_ITEM_IDS = "neighbor_item_ids"
+N_NEIGHBORS = "n_neighbors"
+LABEL = "label"
+WEIGHT = "weight"
+
+_Q, _C, _L = Side.QUERY, Side.CANDIDATE, Side.LABEL
+_S, _F = tf.string, tf.float32
+M = Modality
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(USER_ID, _S, _Q, M.ID),
+    Feature(COUNTRY, _S, _Q, M.PROFILE),
+    Feature(AGE_BUCKET, _S, _Q, M.PROFILE),
+    Feature(HIST_ITEM_IDS, _S, _Q, M.BEHAVIOR, HISTORY_LEN),
+    Feature(HIST_EVENT_TYPES, _S, _Q, M.BEHAVIOR, HISTORY_LEN),
+    Feature(HIST_AGE_DAYS, _F, _Q, M.BEHAVIOR, HISTORY_LEN),
+    Feature(N_EVENTS, _F, _Q, M.BEHAVIOR),
+    Feature(N_PURCHASES, _F, _Q, M.BEHAVIOR),
+    Feature(PURCHASE_RATE, _F, _Q, M.BEHAVIOR),
+    Feature(MEAN_DWELL_S, _F, _Q, M.BEHAVIOR),
+    Feature(N_SESSIONS, _F, _Q, M.BEHAVIOR),
+    Feature(USER_TEXT, _S, _Q, M.TEXT),
+    Feature(FRIEND_IDS, _S, _Q, M.RELATION, FRIENDS_LEN),
+    Feature(FRIEND_ITEM_IDS, _S, _Q, M.RELATION, FRIEND_ITEMS_LEN),
+    Feature(N_FRIENDS, _F, _Q, M.RELATION),
+    Feature(ITEM_ID, _S, _C, M.ID),
+    Feature(ITEM_TEXT, _S, _C, M.TEXT),
+    Feature(CATEGORY, _S, _C, M.PROFILE),
+    Feature(BRAND, _S, _C, M.PROFILE),
+    Feature(PRICE, _F, _C, M.PROFILE),
+    Feature(IMAGE, _S, _C, M.IMAGE),
+    Feature(ITEM_POPULARITY, _F, _C, M.BEHAVIOR),
+    Feature(ITEM_CONVERSION, _F, _C, M.BEHAVIOR),
+    Feature(NEIGHBOR_ITEM_IDS, _S, _C, M.RELATION, NEIGHBORS_LEN),
+    Feature(N_NEIGHBORS, _F, _C, M.RELATION),
+    Feature(LABEL, _F, _L, M.BEHAVIOR),
+    Feature(WEIGHT, _F, _L, M.BEHAVIOR),
+)
+
+
+def features(side: Side | None = None) -> tuple[Feature, ...]:
+    """Declared features, all or one side's, in declaration order."""
+    return tuple(f for f in FEATURES if side is None or f.side is side)
+
+
+def feature(name: str) -> Feature:
+    """The declared feature called ``name``.
+
+    Raises:
+        KeyError: naming the features that exist.
+    """
+    for f in FEATURES:
+        if f.name == name:
+            return f
+    raise KeyError(f"no feature {name!r}; features: {[f.name for f in FEATURES]}")
+
+
+QUERY_FEATURES = tuple(f.name for f in features(Side.QUERY))
+CANDIDATE_FEATURES = tuple(f.name for f in features(Side.CANDIDATE))
+LABEL_FEATURES = tuple(f.name for f in features(Side.LABEL))
+# Candidate features that change with time (as of each example's event); the rest is the item's
+# content, the same in every example of that item, so examples do not repeat it: the trainer
+# gathers it from the transformed catalog.
+DYNAMIC_CANDIDATE_FEATURES = (ITEM_ID, ITEM_POPULARITY, ITEM_CONVERSION)
 TEXT_TOKENS_SUFFIX = "_tokens"
 
 
@@ -23,32 +161,35 @@ def transformed_name(name: str, *, suffix: str = "") -> str:
     return f"{name}{suffix}_xf"
 
 
-# Query-side raw features (what serving takes for a user) and candidate-side ones (for an item).
-# The transform stage writes one serving request per user and window with exactly the query
-# features as columns; evaluate feeds those to the exported model unchanged.
-QUERY_FEATURES = (USER_ID,)
-CANDIDATE_FEATURES = (ITEM_ID, ITEM_TEXT)
+def raw_feature_spec(side: Side | None = None) -> dict[str, tf.io.FixedLenFeature]:
+    """The TFT raw feature spec (every feature present, fixed length)."""
+    return {f.name: tf.io.FixedLenFeature(f.shape, f.dtype) for f in features(side)}
 
 
 def example_feature_spec() -> dict[str, tf.io.FixedLenFeature]:
-    """The TFT raw feature spec of a training example: every feature one value per example."""
-    return {
-        USER_ID: tf.io.FixedLenFeature([], tf.string),
-        ITEM_ID: tf.io.FixedLenFeature([], tf.string),
-        ITEM_TEXT: tf.io.FixedLenFeature([], tf.string),
-        LABEL: tf.io.FixedLenFeature([], tf.float32),
-    }
+    """The raw feature spec of a training example: every declared feature."""
+    return raw_feature_spec()
 
 
-def example_arrow_schema() -> pa.Schema:
-    """The Arrow schema TFT's Parquet reader expects for ``example_feature_spec``.
+_ARROW_VALUE = {tf.string: pa.large_binary(), tf.float32: pa.float32(), tf.int64: pa.int64()}
+
+
+def example_arrow_schema(side: Side | None = None) -> pa.Schema:
+    """The Arrow schema tfx_bsl's Parquet reader expects for ``raw_feature_spec(side)``.
 
     tfx_bsl derives large_list<large_binary> / large_list<float32> columns from a TFT schema and
-    rejects anything else ("Expected same schema"), so raw examples are written with these types.
+    rejects anything else ("Expected same schema"), so every column is a large list, holding one
+    value (scalars) or ``length`` values (sequences).
     """
-    arrow_of = {
-        tf.string: pa.large_list(pa.large_binary()),
-        tf.float32: pa.large_list(pa.float32()),
-        tf.int64: pa.large_list(pa.int64()),
-    }
-    return pa.schema([(name, arrow_of[f.dtype]) for name, f in example_feature_spec().items()])
+    return pa.schema([(f.name, pa.large_list(_ARROW_VALUE[f.dtype])) for f in features(side)])
+
+
+def request_arrow_schema() -> pa.Schema:
+    """Serving requests: query features as plain columns (scalars, or lists of ``length``)."""
+    plain = {tf.string: pa.string(), tf.float32: pa.float32(), tf.int64: pa.int64()}
+    return pa.schema(
+        [
+            (f.name, plain[f.dtype] if f.length is None else pa.list_(plain[f.dtype]))
+            for f in features(Side.QUERY)
+        ]
+    )

@@ -1,4 +1,8 @@
-"""``python -m components.evaluate --data DIR --model DIR --model-root DIR --out DIR``."""
+"""``python -m components.evaluate --data D --examples D --model D --model-root ROOT --out D``.
+
+Writes ``metrics.json`` and ``blessing.json`` under ``--out`` and prints the verdict. Exit 0
+whether blessed or not; 2 for a configuration error (e.g. a threshold on an unmeasured metric).
+"""
 
 import argparse
 import json
@@ -7,38 +11,72 @@ import os
 import sys
 
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.gates import GateConfigError
 from components.evaluate.job import run
+
+METRICS_FILE, BLESSING_FILE = "metrics.json", "blessing.json"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse flags, evaluate, print the verdict; exit 0 whether blessed or not."""
-    parser = argparse.ArgumentParser(prog="python -m components.evaluate", description=__doc__)
+    """Parse flags, evaluate, print the verdict."""
+    parser = argparse.ArgumentParser(
+        prog="python -m components.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data", required=True, help="ingest output")
     parser.add_argument("--examples", required=True, help="transform output (serving requests)")
     parser.add_argument("--model", required=True, help="train output (candidate)")
-    parser.add_argument("--model-root", required=True, help="where pushed versions live")
+    parser.add_argument(
+        "--extra-model",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="another train output reported beside the candidate (e.g. id_only=DIR); repeatable",
+    )
+    parser.add_argument("--model-root", required=True, help="pushed versions: dir or gs://")
     parser.add_argument("--model-name", default="shoprec")
     parser.add_argument("--out", required=True, help="output dir: metrics.json, blessing.json")
     parser.add_argument("--thresholds", default="{}", help='JSON, e.g. {"recall@50": 0.05}')
     parser.add_argument("--tolerance", type=float, default=EvaluateConfig.tolerance)
     parser.add_argument(
+        "--protected-slices",
+        default=",".join(EvaluateConfig.protected_slices),
+        help="comma-separated, e.g. activity=cold,has_social=no ('' for none)",
+    )
+    parser.add_argument("--slice-tolerance", type=float, default=EvaluateConfig.slice_tolerance)
+    parser.add_argument("--force-bless-by", default="", help="who forces a blessing (audited)")
+    parser.add_argument("--force-bless-reason", default="", help="why (required with --by)")
+    parser.add_argument(
         "--no-beat-baseline", action="store_true", help="do not require beating most-popular"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = EvaluateConfig.from_json(
-        args.thresholds, tolerance=args.tolerance, beat_baseline=not args.no_beat_baseline
-    )
-    result = run(
-        data_dir=args.data,
-        examples_dir=args.examples,
-        model_dir=args.model,
-        model_root=args.model_root,
-        model_name=args.model_name,
-        metrics_path=os.path.join(args.out, "metrics.json"),
-        blessing_path=os.path.join(args.out, "blessing.json"),
-        config=config,
-    )
+    try:
+        extra = dict(item.split("=", 1) for item in args.extra_model)
+        config = EvaluateConfig.from_json(
+            args.thresholds,
+            protected_slices=args.protected_slices,
+            tolerance=args.tolerance,
+            beat_baseline=not args.no_beat_baseline,
+            slice_tolerance=args.slice_tolerance,
+            force_bless_by=args.force_bless_by,
+            force_bless_reason=args.force_bless_reason,
+        )
+        result = run(
+            data_dir=args.data,
+            examples_dir=args.examples,
+            model_dir=args.model,
+            model_root=args.model_root,
+            model_name=args.model_name,
+            metrics_path=os.path.join(args.out, METRICS_FILE),
+            blessing_path=os.path.join(args.out, BLESSING_FILE),
+            config=config,
+            extra_models=extra,
+        )
+    except (GateConfigError, ValueError) as e:
+        print(f"evaluate: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(result["blessing"], indent=2))
     return 0
 

@@ -21,8 +21,13 @@ def evaluate(
     metrics: Output[Metrics],
     evaluation: Output[Artifact],
     blessing: Output[Artifact],
+    protected_slices: str = "activity=cold",
+    slice_tolerance: float = 0.02,
+    force_bless_by: str = "",
+    force_bless_reason: str = "",
+    baseline_model: Input[Model] = None,
 ) -> str:
-    """Metrics of the candidate, most-popular and the model in service; returns the verdict."""
+    """Metrics of the candidate, baselines and the model in service; returns the verdict."""
     from components.evaluate.component import execute
 
     return execute(
@@ -37,10 +42,16 @@ def evaluate(
         metrics=metrics,
         evaluation=evaluation,
         blessing=blessing,
+        protected_slices=protected_slices,
+        slice_tolerance=slice_tolerance,
+        force_bless_by=force_bless_by,
+        force_bless_reason=force_bless_reason,
+        baseline_model=baseline_model,
     )
 
 
 BLESSED, NOT_BLESSED = "blessed", "not_blessed"
+ID_ONLY = "id_only"
 
 
 def execute(
@@ -56,12 +67,25 @@ def execute(
     metrics: Metrics,
     evaluation: Artifact,
     blessing: Artifact,
+    protected_slices: str = "activity=cold",
+    slice_tolerance: float = 0.02,
+    force_bless_by: str = "",
+    force_bless_reason: str = "",
+    baseline_model: Model | None = None,
 ) -> str:
     """Evaluate; log the candidate's metrics as kfp Metrics; return ``blessed``/``not_blessed``."""
     from components.evaluate.config import EvaluateConfig
     from components.evaluate.job import CANDIDATE, run
 
-    config = EvaluateConfig.from_json(thresholds, tolerance=tolerance, beat_baseline=beat_baseline)
+    config = EvaluateConfig.from_json(
+        thresholds,
+        protected_slices=protected_slices,
+        tolerance=tolerance,
+        beat_baseline=beat_baseline,
+        slice_tolerance=slice_tolerance,
+        force_bless_by=force_bless_by,
+        force_bless_reason=force_bless_reason,
+    )
     result = run(
         data_dir=data.path,
         examples_dir=examples.path,
@@ -71,12 +95,25 @@ def execute(
         metrics_path=evaluation.path,
         blessing_path=blessing.path,
         config=config,
+        extra_models={ID_ONLY: baseline_model.path} if baseline_model is not None else None,
     )
-    for name, value in result["metrics"]["models"][CANDIDATE].items():
+    doc = result["metrics"]
+    for name, value in doc["models"].get(CANDIDATE, {}).items():
         metrics.log_metric(name, value)
-    blessed = result["blessing"]["blessed"]
-    blessing.metadata.update({"blessed": blessed, "reasons": result["blessing"]["reasons"]})
-    return BLESSED if blessed else NOT_BLESSED
+    for name, value in doc["models_warm"].get(CANDIDATE, {}).items():
+        metrics.log_metric(f"warm_{name}", value)
+    verdict = result["blessing"]
+    blessing.metadata.update(
+        {
+            "blessed": verdict["blessed"],
+            "gate_passed": verdict["gate_passed"],
+            "forced": verdict["forced"],
+            "in_service_version": verdict["in_service_version"],
+            "reasons": verdict["reasons"],
+        }
+    )
+    evaluation.metadata.update({"eval_users": doc["eval_users"], "catalog": doc["catalog_size"]})
+    return BLESSED if verdict["blessed"] else NOT_BLESSED
 
 
 def build(image: str) -> "BaseComponent":

@@ -6,19 +6,42 @@ import dataclasses
 import json
 from collections.abc import Mapping
 
+from components.evaluate.gates import ForceBless, GateConfigError
 from components.evaluate.metrics import DEFAULT_KS
+from components.evaluate.slices import (
+    ACTIVITY,
+    CATEGORY_SLICE,
+    HAS_REVIEWS,
+    HAS_SOCIAL,
+    TARGET_IMAGE,
+)
+
+SLICE_DIMENSIONS = (ACTIVITY, CATEGORY_SLICE, HAS_REVIEWS, HAS_SOCIAL, TARGET_IMAGE)
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """Cut-offs, gate thresholds and tolerance.
+    """Cut-offs, slices, gate thresholds and tolerances (see ``gates`` for the rule).
 
     Attributes:
         ks: Ranking cut-offs.
-        thresholds: Minimum per metric (``{"recall@50": 0.05}``).
-        compared: Metrics that must not regress against the model in service.
-        tolerance: Absolute drop allowed before it counts as a regression.
+        thresholds: Minimum per metric (``{"recall@50": 0.05}``), on all targets.
+        compared: Metrics that must not regress against the model in service (nor lose to
+            most-popular).
+        tolerance: Absolute drop the non-inferiority check allows (lower CI bound >= -tolerance).
         beat_baseline: The candidate must not lose to most-popular on the compared metrics.
+        protected_slices: Slices (``"activity=cold"``) that must not regress beyond
+            ``slice_tolerance``.
+        slice_tolerance: Mean drop allowed on a protected slice.
+        min_slice_users: Protected slices with fewer users are reported, not judged.
+        bootstrap_resamples: Paired bootstrap resamples over users.
+        bootstrap_seed: Seeds the bootstrap.
+        confidence: Two-sided coverage of the bootstrap intervals.
+        cold_max: Users with at most this many train-window events are ``cold``.
+        heavy_min: Users with at least this many are ``heavy``; between is ``warm``.
+        infra_requests: Raw requests served in the fresh-process infra validation (0: skip).
+        force_bless_by: Who forces the blessing (with ``force_bless_reason``; both or neither).
+        force_bless_reason: Why.
         batch_size: Users per serving request.
     """
 
@@ -27,21 +50,77 @@ class EvaluateConfig:
     compared: tuple[str, ...] = ("recall@50", "ndcg@50")
     tolerance: float = 0.005
     beat_baseline: bool = True
+    protected_slices: tuple[str, ...] = ("activity=cold",)
+    slice_tolerance: float = 0.02
+    min_slice_users: int = 30
+    bootstrap_resamples: int = 1000
+    bootstrap_seed: int = 7
+    confidence: float = 0.95
+    cold_max: int = 5
+    heavy_min: int = 50
+    infra_requests: int = 32
+    force_bless_by: str = ""
+    force_bless_reason: str = ""
     batch_size: int = 512
 
     def __post_init__(self) -> None:
         if not self.ks or min(self.ks) < 1:
-            raise ValueError(f"EvaluateConfig.ks must be positive cut-offs, got {self.ks}")
-        if self.tolerance < 0:
-            raise ValueError(f"EvaluateConfig.tolerance must be >= 0, got {self.tolerance}")
+            raise GateConfigError(f"EvaluateConfig.ks must be positive cut-offs, got {self.ks}")
+        if self.tolerance < 0 or self.slice_tolerance < 0:
+            raise GateConfigError(
+                f"EvaluateConfig tolerances must be >= 0, got {self.tolerance}, "
+                f"{self.slice_tolerance}"
+            )
+        if not 0 < self.confidence < 1:
+            raise GateConfigError(f"EvaluateConfig.confidence must be in (0, 1): {self.confidence}")
+        if self.bootstrap_resamples < 1:
+            raise GateConfigError(
+                f"EvaluateConfig.bootstrap_resamples must be >= 1: {self.bootstrap_resamples}"
+            )
+        if not 0 <= self.cold_max < self.heavy_min:
+            raise GateConfigError(
+                f"EvaluateConfig needs 0 <= cold_max < heavy_min, got {self.cold_max}, "
+                f"{self.heavy_min}"
+            )
+        for piece in self.protected_slices:
+            dimension, sep, value = piece.partition("=")
+            if not sep or not value or dimension not in SLICE_DIMENSIONS:
+                raise GateConfigError(
+                    f"protected slice {piece!r} is not '<dimension>=<value>' with dimension in "
+                    f"{SLICE_DIMENSIONS}"
+                )
+        if bool(self.force_bless_by.strip()) != bool(self.force_bless_reason.strip()):
+            raise GateConfigError(
+                "force-bless needs both who (force_bless_by) and why (force_bless_reason), got "
+                f"by={self.force_bless_by!r} reason={self.force_bless_reason!r}"
+            )
+
+    @property
+    def force(self) -> ForceBless | None:
+        """The audited force-bless, when asked for."""
+        if not self.force_bless_by.strip():
+            return None
+        return ForceBless(by=self.force_bless_by.strip(), reason=self.force_bless_reason.strip())
 
     @classmethod
-    def from_json(cls, thresholds_json: str, **fields: object) -> EvaluateConfig:
-        """Build from a JSON object of thresholds (as a pipeline parameter carries them)."""
+    def from_json(
+        cls, thresholds_json: str, *, protected_slices: str | None = None, **fields: object
+    ) -> EvaluateConfig:
+        """Build from pipeline parameters (thresholds JSON, protected slices comma-separated).
+
+        ``protected_slices`` None keeps the default; "" protects none. Other fields as is.
+
+        Raises:
+            GateConfigError: thresholds are not a JSON object of numbers, or a field is invalid.
+        """
         try:
             thresholds = json.loads(thresholds_json or "{}")
         except json.JSONDecodeError as e:
-            raise ValueError(f"thresholds are not a JSON object: {thresholds_json!r}") from e
+            raise GateConfigError(f"thresholds are not a JSON object: {thresholds_json!r}") from e
         if not isinstance(thresholds, dict):
-            raise ValueError(f"thresholds are not a JSON object: {thresholds_json!r}")
+            raise GateConfigError(f"thresholds are not a JSON object: {thresholds_json!r}")
+        if protected_slices is not None:
+            fields["protected_slices"] = tuple(
+                s.strip() for s in protected_slices.split(",") if s.strip()
+            )
         return cls(thresholds={str(k): float(v) for k, v in thresholds.items()}, **fields)

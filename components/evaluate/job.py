@@ -1,30 +1,62 @@
-"""I/O shell of the evaluate stage: candidate, baseline and model in service on one window."""
+"""I/O shell of the evaluate stage: candidate, baselines and model in service on one window.
+
+Every model is ranked through its exported SavedModel (see ``ranking``), scored on the same
+users with the same protocol (all targets, warm targets, slices), compared with the model in
+service by a paired bootstrap, infra-validated, and judged by ``gates.decide_blessing``. The
+metrics and the blessing are always written; a model that cannot be loaded becomes a reason,
+not a crash.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import tempfile
+from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from components.evaluate import slices as slicing
+from components.evaluate.bootstrap import Interval, paired_intervals
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.gates import decide_blessing
-from components.evaluate.metrics import ranking_metrics
-from components.evaluate.protocol import build_eval_set, exclude_history, popularity
-from components.evaluate.serving import recommend
+from components.evaluate.gates import BLESSING_SCHEMA, Comparison, decide_blessing
+from components.evaluate.infra import InfraResult, validate_in_fresh_process
+from components.evaluate.metrics import (
+    METRICS_SCHEMA,
+    USERS,
+    per_user_metrics,
+    ranking_metrics,
+)
+from components.evaluate.protocol import (
+    EvalSet,
+    build_eval_set,
+    exclude_history,
+    interaction_counts,
+    popularity,
+    warm_only,
+)
+from components.evaluate.ranking import Rankings, complete_rankings
+from components.evaluate.serving import ServingInputError, ServingModel
 from components.ingest import layout
 from components.push import registry
-from components.train.export import SERVING_DIR
+from components.train.export import EMBEDDING, SERVING_DIR
+from components.train.job import EMBEDDINGS_DIR
 from components.transform.outputs import requests_path
-from schemas import EVENTS, ITEMS, SCHEMA_VERSION
-from schemas.tables import USER_ID
+from schemas import EVENTS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
+from schemas.tables import ITEM_ID, USER_ID
 
 logger = logging.getLogger(__name__)
 
 CANDIDATE, MOST_POPULAR, IN_SERVICE = "candidate", "most_popular", "in_service"
+# Train writes the catalog embeddings here (components/train/job.py has no constant for it).
+ITEM_EMBEDDINGS_FILE = "items.parquet"
+
+
+class ModelUnusable(RuntimeError):
+    """A model could not be ranked (not loadable, wrong inputs, inconsistent export)."""
 
 
 def requests_for(requests: pa.Table, users: list[str]) -> pa.Table:
@@ -37,7 +69,91 @@ def requests_for(requests: pa.Table, users: list[str]) -> pa.Table:
     missing = [u for u in users if u not in position]
     if missing:
         raise ValueError(f"{len(missing)} eval users have no serving request, e.g. {missing[:3]}")
-    return requests.take([position[u] for u in users])
+    return requests.take(pa.array([position[u] for u in users], type=pa.int64()))
+
+
+def rank_with_model(
+    model_dir: str, requests: pa.Table, eval_set: EvalSet, *, depth: int, batch_size: int
+) -> tuple[list[list[str]], dict]:
+    """Whole-catalog rankings (history removed) of one exported model, and how they were made.
+
+    Raises:
+        ModelUnusable: the model does not load or serve the requests, or its serving index and
+            exported embeddings disagree.
+    """
+    serving_dir = os.path.join(model_dir, SERVING_DIR)
+    try:
+        model = ServingModel(serving_dir)
+        top_ids, top_scores = model.top_k(requests, batch_size=batch_size)
+    except (OSError, ServingInputError) as e:
+        raise ModelUnusable(str(e)) from e
+    emb_path = os.path.join(model_dir, EMBEDDINGS_DIR, ITEM_EMBEDDINGS_FILE)
+    if not (model.has_query_embedding and os.path.isfile(emb_path)):
+        # An older export: rank from the serving top-K alone (lists may be cut short).
+        ranked = [
+            exclude_history(r, h, depth=depth)
+            for r, h in zip(top_ids, eval_set.history, strict=True)
+        ]
+        short = sum(len(r) < depth for r in ranked)
+        return ranked, {"source": "serving top-K only", "short_lists": short}
+    items = pq.read_table(emb_path)
+    item_embeddings = np.asarray(items[EMBEDDING].to_pylist(), dtype=np.float32)
+    queries = model.query_embeddings(requests, batch_size=batch_size)
+    out: Rankings = complete_rankings(
+        top_ids,
+        top_scores,
+        queries,
+        items[ITEM_ID].to_pylist(),
+        item_embeddings,
+        eval_set.history,
+        depth=depth,
+    )
+    if out.inconsistent_users:
+        raise ModelUnusable(
+            f"{serving_dir}: serving top-K disagrees with {emb_path} for "
+            f"{out.inconsistent_users} users (max score gap {out.max_score_gap:.3g})"
+        )
+    return out.ranked, {
+        "source": "serving top-K + query_embedding . item embeddings",
+        "completed_past_top_k": out.completed,
+        "max_score_gap": out.max_score_gap,
+    }
+
+
+def _means(per_user: Mapping[str, np.ndarray]) -> dict[str, float]:
+    return {n: float(v.mean()) if len(v) else 0.0 for n, v in per_user.items()}
+
+
+def _subset(ranked: list[list[str]], eval_set: EvalSet, keep: EvalSet) -> list[list[str]]:
+    position = {u: i for i, u in enumerate(eval_set.users)}
+    return [ranked[position[u]] for u in keep.users]
+
+
+def _read_inputs(data_dir: str) -> dict[str, pa.Table]:
+    return {
+        "before": layout.read_table(data_dir, EVENTS.name, layout.TRAIN),
+        "after": layout.read_table(data_dir, EVENTS.name, layout.EVAL),
+        "items": layout.read_table(data_dir, ITEMS.name, layout.ALL),
+        "reviews": layout.read_table(data_dir, REVIEWS.name, layout.TRAIN),
+        "relations": layout.read_table(data_dir, USER_RELATIONS.name, layout.ALL),
+    }
+
+
+def _in_service_dir(
+    model_root: str, model_name: str, scratch: str
+) -> tuple[str | None, str | None, str | None]:
+    """``(version, local dir, problem)`` of the model in service."""
+    try:
+        version = registry.read_latest(model_root, model_name)
+    except (OSError, UnicodeDecodeError) as e:
+        return None, None, f"model in service unreadable at {model_root} ({e})"
+    if version is None:
+        return None, None, None
+    try:
+        home = registry.fetch_version(model_root, model_name, version, scratch)
+    except (registry.PushError, OSError) as e:
+        return version, None, str(e)
+    return version, os.path.join(home, registry.MODEL_SUBDIR), None
 
 
 def run(
@@ -50,76 +166,168 @@ def run(
     metrics_path: str,
     blessing_path: str,
     config: EvaluateConfig,
+    extra_models: Mapping[str, str] | None = None,
 ) -> dict:
-    """Evaluate the candidate against most-popular and the model in service; decide blessing.
+    """Evaluate the candidate against baselines and the model in service; decide blessing.
 
     Args:
         data_dir: Ingest output (train window = history, eval window = targets).
         examples_dir: Transform output; its eval serving requests are fed to the models.
         model_dir: The candidate's train output (``serving/`` inside).
-        model_root: Where pushed versions live; its LATEST is the model in service.
+        model_root: Where pushed versions live (local or gs://); LATEST is the model in service.
         model_name: The model's name under ``model_root``.
-        metrics_path: Output JSON: metrics per model, eval-set size, schema version.
-        blessing_path: Output JSON: the verdict and every reason.
-        config: Cut-offs and gate settings.
+        metrics_path: Output JSON: metrics per model (all and warm targets), slices,
+            comparisons, eval-set size, schema versions.
+        blessing_path: Output JSON: the verdict, every reason, infra validation, force-bless.
+        config: Cut-offs, slices and gate settings.
+        extra_models: More models to report beside the candidate (name -> train output dir),
+            e.g. ``{"id_only": ...}``; reported, not gated.
 
     Returns:
         ``{"metrics": ..., "blessing": ...}`` as written.
     """
-    before = layout.read_table(data_dir, EVENTS.name, "train")
-    after = layout.read_table(data_dir, EVENTS.name, "eval")
-    catalog = pc.count_distinct(layout.read_table(data_dir, ITEMS.name, layout.ALL)[ITEMS.key[0]])
-    eval_set = build_eval_set(before, after)
-    requests = pq.read_table(requests_path(examples_dir, layout.EVAL))
-    requests = requests_for(requests, eval_set.users)
+    tables = _read_inputs(data_dir)
+    before, items = tables["before"], tables["items"]
+    eval_set = build_eval_set(before, tables["after"])
+    warm_set = warm_only(eval_set, set(before[ITEM_ID].to_pylist()))
+    all_requests = pq.read_table(requests_path(examples_dir, layout.EVAL))
+    requests = requests_for(all_requests, eval_set.users)
+    catalog = set(items[ITEMS.key[0]].to_pylist())
     depth = max(config.ks)
-    catalog_size = catalog.as_py()
-
-    def score(ranked_raw: list[list[str]]) -> dict[str, float]:
-        ranked = [
-            exclude_history(r, h, depth=depth)
-            for r, h in zip(ranked_raw, eval_set.history, strict=True)
-        ]
-        return ranked_metrics(ranked)
-
-    def ranked_metrics(ranked: list[list[str]]) -> dict[str, float]:
-        return ranking_metrics(ranked, eval_set.targets, catalog_size=catalog_size, ks=config.ks)
-
-    results = {
-        CANDIDATE: score(
-            recommend(os.path.join(model_dir, SERVING_DIR), requests, batch_size=config.batch_size)
-        )
-    }
-    popular = popularity(before)
-    results[MOST_POPULAR] = score([popular] * len(eval_set.users))
-    in_service_version = registry.read_latest(model_root, model_name)
-    if in_service_version is not None:
-        serving = os.path.join(
-            registry.version_dir(model_root, model_name, in_service_version),
-            registry.MODEL_SUBDIR,
-            SERVING_DIR,
-        )
-        results[IN_SERVICE] = score(recommend(serving, requests, batch_size=config.batch_size))
-    blessing = decide_blessing(
-        results[CANDIDATE],
-        thresholds=config.thresholds,
-        in_service=results.get(IN_SERVICE),
-        compared=config.compared,
-        tolerance=config.tolerance,
-        baseline=results[MOST_POPULAR] if config.beat_baseline else None,
+    pieces = slicing.user_slices(
+        eval_set,
+        activity=interaction_counts(before),
+        reviewers=slicing.users_of(tables["reviews"]),
+        linked=slicing.linked_users(tables["relations"]),
+        cold_max=config.cold_max,
+        heavy_min=config.heavy_min,
+    ) + slicing.target_slices(
+        eval_set,
+        category=slicing.item_categories(items),
+        with_image=slicing.items_with_image(items),
     )
+
+    ranked: dict[str, list[list[str]]] = {}
+    how: dict[str, dict] = {}
+    unavailable: dict[str, str] = {}
+
+    def try_rank(name: str, directory: str) -> None:
+        try:
+            ranked[name], how[name] = rank_with_model(
+                directory, requests, eval_set, depth=depth, batch_size=config.batch_size
+            )
+        except ModelUnusable as e:
+            unavailable[name] = str(e)
+            logger.warning("model unusable name=%s reason=%s", name, e)
+
+    try_rank(CANDIDATE, model_dir)
+    popular = popularity(before)
+    ranked[MOST_POPULAR] = [exclude_history(popular, h, depth=depth) for h in eval_set.history]
+    how[MOST_POPULAR] = {"source": "train-window interaction counts"}
+    for name, directory in sorted((extra_models or {}).items()):
+        try_rank(name, directory)
+    with tempfile.TemporaryDirectory(prefix="in-service-") as scratch:
+        version, serving_home, problem = _in_service_dir(model_root, model_name, scratch)
+        if serving_home is not None:
+            try_rank(IN_SERVICE, serving_home)
+    if problem is None and IN_SERVICE in unavailable:
+        problem = unavailable[IN_SERVICE]
+    if problem is not None:
+        problem = (
+            f"model in service {version or '?'} cannot be re-evaluated ({problem}): "
+            "judged on thresholds alone"
+        )
+
+    models, warm, per_user = {}, {}, {}
+    for name, lists in ranked.items():
+        models[name] = ranking_metrics(
+            lists, eval_set.targets, catalog_size=len(catalog), ks=config.ks
+        )
+        warm[name] = ranking_metrics(
+            _subset(lists, eval_set, warm_set),
+            warm_set.targets,
+            catalog_size=len(catalog),
+            ks=config.ks,
+        )
+        per_user[name] = per_user_metrics(lists, eval_set.targets, ks=config.ks)
+    slice_docs, slice_per_user = {}, {}
+    for piece in pieces:
+        slice_per_user[piece.name] = {
+            name: slicing.slice_per_user(lists, eval_set, piece, ks=config.ks)
+            for name, lists in ranked.items()
+        }
+        slice_docs[piece.name] = {
+            USERS: len(piece.users),
+            "models": {n: _means(v) for n, v in slice_per_user[piece.name].items()},
+        }
+
+    comparison = None
+    if CANDIDATE in ranked and IN_SERVICE in ranked and eval_set.users:
+        comparison = _compare(per_user, slice_per_user, config, version or "?")
+    infra = _infra(model_dir, all_requests, catalog, config) if CANDIDATE in ranked else None
+    candidate = models.get(CANDIDATE)
+    if candidate is None:
+        blessing = decide_blessing(
+            {},
+            thresholds={},
+            compared=(),
+            tolerance=config.tolerance,
+            infra=(False, f"candidate unusable: {unavailable[CANDIDATE]}"),
+        )
+    else:
+        blessing = decide_blessing(
+            candidate,
+            thresholds=config.thresholds,
+            compared=config.compared,
+            tolerance=config.tolerance,
+            baseline=models[MOST_POPULAR] if config.beat_baseline else None,
+            comparison=comparison,
+            in_service_problem=problem,
+            slice_users={
+                p: slice_docs[p][USERS] for p in config.protected_slices if p in slice_docs
+            },
+            slice_tolerance=config.slice_tolerance,
+            min_slice_users=config.min_slice_users,
+            infra=None if infra is None else (infra.ok, infra.detail),
+            force=config.force,
+            eval_users=len(eval_set.users),
+        )
     metrics = {
+        "metrics_schema": METRICS_SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "eval_users": len(eval_set.users),
-        "catalog_size": catalog_size,
-        "in_service_version": in_service_version,
-        "models": results,
+        "warm_eval_users": len(warm_set.users),
+        "catalog_size": len(catalog),
+        "in_service_version": version,
+        "protocol": {
+            "ks": list(config.ks),
+            "cold_max": config.cold_max,
+            "heavy_min": config.heavy_min,
+            "targets": "items after the cut-off not seen before it; seen items never ranked",
+            "warm": "targets cut to items with a train-window event",
+        },
+        "models": models,
+        "models_warm": warm,
+        "slices": slice_docs,
+        "comparisons": _comparison_doc(comparison),
+        "ranking": how,
+        "unavailable": unavailable,
+        # Hook: the export has no ranking head yet (issue 5); RMSE/AUC go here when it does.
+        "ranking_head": None,
     }
     verdict = {
+        "blessing_schema": BLESSING_SCHEMA,
         **blessing.as_dict(),
-        "in_service_version": in_service_version,
+        "in_service_version": version,
+        "model_digest": registry.tree_digest(model_dir) if os.path.isdir(model_dir) else None,
+        "infra": None if infra is None else infra.as_dict(),
         "thresholds": dict(config.thresholds),
+        "compared": list(config.compared),
         "tolerance": config.tolerance,
+        "protected_slices": list(config.protected_slices),
+        "slice_tolerance": config.slice_tolerance,
+        "confidence": config.confidence,
+        "bootstrap_resamples": config.bootstrap_resamples,
     }
     for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -127,3 +335,53 @@ def run(
             json.dump(doc, f, indent=2)
     logger.info("evaluate done users=%d blessed=%s", len(eval_set.users), blessing.blessed)
     return {"metrics": metrics, "blessing": verdict}
+
+
+def _compare(
+    per_user: Mapping[str, Mapping[str, np.ndarray]],
+    slice_per_user: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+    config: EvaluateConfig,
+    version: str,
+) -> Comparison:
+    settings = {
+        "resamples": config.bootstrap_resamples,
+        "seed": config.bootstrap_seed,
+        "confidence": config.confidence,
+    }
+    headline = paired_intervals(
+        per_user[CANDIDATE], per_user[IN_SERVICE], config.compared, **settings
+    )
+    protected = {}
+    for piece in config.protected_slices:
+        values = slice_per_user.get(piece)
+        if values and len(values[CANDIDATE][config.compared[0]]):
+            protected[piece] = paired_intervals(
+                values[CANDIDATE], values[IN_SERVICE], config.compared, **settings
+            )
+    return Comparison(version=version, headline=headline, slices=protected)
+
+
+def _comparison_doc(comparison: Comparison | None) -> dict | None:
+    if comparison is None:
+        return None
+
+    def doc(intervals: Mapping[str, Interval]) -> dict:
+        return {n: i.as_dict() for n, i in intervals.items()}
+
+    return {
+        "against": IN_SERVICE,
+        "version": comparison.version,
+        "headline": doc(comparison.headline),
+        "slices": {p: doc(v) for p, v in comparison.slices.items()},
+    }
+
+
+def _infra(
+    model_dir: str, requests: pa.Table, catalog: set[str], config: EvaluateConfig
+) -> InfraResult | None:
+    if config.infra_requests <= 0:
+        return None
+    sample = requests.slice(0, config.infra_requests)
+    if sample.num_rows == 0:
+        return InfraResult(False, "no serving request to validate with", 0.0)
+    return validate_in_fresh_process(os.path.join(model_dir, SERVING_DIR), sample, catalog=catalog)

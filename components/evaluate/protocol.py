@@ -8,6 +8,7 @@ they had not interacted with before; their history is excluded from every rankin
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,6 +54,30 @@ def build_eval_set(before: pa.Table, after: pa.Table) -> EvalSet:
     return EvalSet(users=users, history=hist, targets=targets)
 
 
+def warm_only(eval_set: EvalSet, known_items: set[str]) -> EvalSet:
+    """``eval_set`` with targets cut to ``known_items`` (items seen in the train window).
+
+    Users left without a target are dropped: these are the figures that compare with
+    collaborative-filtering peers, which cannot recommend an item they never saw.
+    """
+    users, hist, targets = [], [], []
+    for user, seen, wanted in zip(eval_set.users, eval_set.history, eval_set.targets, strict=True):
+        warm = wanted & known_items
+        if warm:
+            users.append(user)
+            hist.append(seen)
+            targets.append(warm)
+    return EvalSet(users=users, history=hist, targets=targets)
+
+
+def interaction_counts(events: pa.Table) -> dict[str, int]:
+    """Events per user (every event row counts, repeats included)."""
+    counts = pc.value_counts(events[USER_ID].combine_chunks())
+    return dict(
+        zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    )
+
+
 def popularity(events: pa.Table) -> list[str]:
     """Item ids by interaction count, most popular first (ties by id, for determinism)."""
     counts = pc.value_counts(events[ITEM_ID].combine_chunks())
@@ -63,7 +88,7 @@ def popularity(events: pa.Table) -> list[str]:
     return [item for item, _ in ranked]
 
 
-def exclude_history(ranked: list[str], history: set[str], *, depth: int) -> list[str]:
+def exclude_history(ranked: Sequence[str], history: set[str], *, depth: int) -> list[str]:
     """The first ``depth`` items of ``ranked`` that are not in ``history``."""
     out = []
     for item in ranked:

@@ -6,7 +6,13 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
-from components.train.export import OUTPUT_ITEM_IDS, SERVING_SIGNATURE
+from components.train.export import (
+    EMBEDDING,
+    OUTPUT_ITEM_IDS,
+    OUTPUT_SCORES,
+    QUERY_EMBEDDING_SIGNATURE,
+    SERVING_SIGNATURE,
+)
 
 
 class ServingInputError(ValueError):
@@ -29,33 +35,76 @@ def to_tensor(column: pa.ChunkedArray, spec: tf.TensorSpec) -> tf.Tensor:
     return tf.constant(values, dtype=spec.dtype)
 
 
+class ServingModel:
+    """An exported SavedModel, loaded once, fed generically over its signature's inputs."""
+
+    def __init__(self, serving_dir: str) -> None:
+        """Load ``serving_dir``.
+
+        Raises:
+            OSError: naming ``serving_dir`` when it is not a loadable SavedModel or lacks the
+                ``serving_default`` signature.
+        """
+        try:
+            self._model = tf.saved_model.load(serving_dir)
+        except (OSError, ValueError, tf.errors.OpError) as e:
+            raise OSError(f"{serving_dir}: not a loadable SavedModel ({e})") from e
+        if SERVING_SIGNATURE not in self._model.signatures:
+            raise OSError(f"{serving_dir}: no {SERVING_SIGNATURE!r} signature")
+        self.path = serving_dir
+        self._serve = self._model.signatures[SERVING_SIGNATURE]
+        self._embed = self._model.signatures.get(QUERY_EMBEDDING_SIGNATURE)
+        self.inputs = signature_inputs(self._serve)
+
+    @property
+    def has_query_embedding(self) -> bool:
+        """Whether the export has the ``query_embedding`` signature."""
+        return self._embed is not None
+
+    def _feeds(self, requests: pa.Table, batch_size: int):
+        missing = sorted(set(self.inputs) - set(requests.column_names))
+        if missing:
+            raise ServingInputError(
+                f"{self.path} needs inputs {missing}; the requests have {requests.column_names}"
+            )
+        for start in range(0, requests.num_rows, batch_size):
+            batch = requests.slice(start, batch_size)
+            yield {name: to_tensor(batch[name], spec) for name, spec in self.inputs.items()}
+
+    def top_k(self, requests: pa.Table, *, batch_size: int) -> tuple[list[list[str]], np.ndarray]:
+        """Top-K item ids (best first) and their scores ``[rows, K]`` per request row.
+
+        Raises:
+            ServingInputError: a signature input is not a column of ``requests``.
+        """
+        ranked: list[list[str]] = []
+        scores = []
+        for feed in self._feeds(requests, batch_size):
+            out = self._serve(**feed)
+            ranked.extend([item.decode() for item in row] for row in out[OUTPUT_ITEM_IDS].numpy())
+            scores.append(out[OUTPUT_SCORES].numpy())
+        width = scores[0].shape[1] if scores else 0
+        return ranked, np.concatenate(scores) if scores else np.zeros((0, width), np.float32)
+
+    def query_embeddings(self, requests: pa.Table, *, batch_size: int) -> np.ndarray:
+        """``[rows, dim]`` query embeddings from the ``query_embedding`` signature.
+
+        Raises:
+            ServingInputError: the export has no such signature, or an input is missing.
+        """
+        if self._embed is None:
+            raise ServingInputError(f"{self.path} has no {QUERY_EMBEDDING_SIGNATURE!r} signature")
+        chunks = [
+            self._embed(**feed)[EMBEDDING].numpy() for feed in self._feeds(requests, batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
+
 def recommend(serving_dir: str, requests: pa.Table, *, batch_size: int) -> list[list[str]]:
     """Top-K item ids per request row from the SavedModel at ``serving_dir``, best first.
-
-    Args:
-        serving_dir: An exported SavedModel with a ``serving_default`` signature.
-        requests: One row per user; a column per signature input (extra columns are ignored).
-        batch_size: Rows per call.
 
     Raises:
         OSError: naming ``serving_dir`` when it is not a loadable SavedModel.
         ServingInputError: a signature input is not a column of ``requests``.
     """
-    try:
-        model = tf.saved_model.load(serving_dir)
-    except (OSError, ValueError) as e:
-        raise OSError(f"{serving_dir}: not a loadable SavedModel ({e})") from e
-    serve = model.signatures[SERVING_SIGNATURE]
-    inputs = signature_inputs(serve)
-    missing = sorted(set(inputs) - set(requests.column_names))
-    if missing:
-        raise ServingInputError(
-            f"{serving_dir} needs inputs {missing}; the requests have {requests.column_names}"
-        )
-    ranked: list[list[str]] = []
-    for start in range(0, requests.num_rows, batch_size):
-        batch = requests.slice(start, batch_size)
-        feed = {name: to_tensor(batch[name], spec) for name, spec in inputs.items()}
-        ids = serve(**feed)[OUTPUT_ITEM_IDS].numpy()
-        ranked.extend([item.decode() for item in row] for row in ids)
-    return ranked
+    return ServingModel(serving_dir).top_k(requests, batch_size=batch_size)[0]

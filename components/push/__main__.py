@@ -1,8 +1,8 @@
-"""Push a blessed model, list versions, or roll LATEST back.
+"""Push a blessed model, list versions, or roll LATEST back (local directory or gs:// root).
 
-python -m components.push push --model DIR --evaluation DIR --data DIR --model-root DIR
-python -m components.push list --model-root DIR
-python -m components.push rollback --to VERSION --model-root DIR
+python -m components.push push --model DIR --evaluation DIR --data DIR --model-root ROOT
+python -m components.push list --model-root ROOT
+python -m components.push rollback --to VERSION --model-root ROOT
 """
 
 import argparse
@@ -28,11 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--model", required=True, help="train output")
     push.add_argument("--evaluation", required=True, help="evaluate output dir")
     push.add_argument("--data", required=True, help="ingest output (for lineage)")
+    push.add_argument("--transform-graph", default=None, help="TFT graph to ship with the model")
     listing = sub.add_parser("list", help="versions, oldest first; * marks LATEST")
-    back = sub.add_parser("rollback", help="point LATEST at an earlier version")
+    back = sub.add_parser("rollback", help="point LATEST at an earlier (verified) version")
     back.add_argument("--to", required=True, help="version to serve")
     for p in (push, listing, back):
-        p.add_argument("--model-root", required=True)
+        p.add_argument("--model-root", required=True, help="local directory or gs://bucket/prefix")
         p.add_argument("--model-name", default="shoprec")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -45,12 +46,15 @@ def main(argv: list[str] | None = None) -> int:
                 data_manifest_path=os.path.join(args.data, layout.MANIFEST),
                 model_root=args.model_root,
                 model_name=args.model_name,
+                transform_dir=args.transform_graph,
             )
             print(json.dumps(manifest, indent=2))
         elif args.command == "list":
             latest = registry.read_latest(args.model_root, args.model_name)
             for version in registry.list_versions(args.model_root, args.model_name):
                 print(f"{'*' if version == latest else ' '} {version}")
+            for version in registry.incomplete_versions(args.model_root, args.model_name):
+                print(f"  {version} (incomplete: never served)")
         else:
             registry.write_latest(args.model_root, args.model_name, args.to)
             print(f"LATEST -> {args.to}")

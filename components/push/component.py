@@ -17,11 +17,21 @@ def push(
     model_root: str,
     model_name: str,
     pushed: Output[Artifact],
+    transform_graph: Input[Artifact] = None,
 ) -> str:
     """Publish a blessed model as a new immutable version and move LATEST; returns the version."""
     from components.push.component import execute
 
-    return execute(data, model, evaluation, blessing, model_root, model_name, pushed=pushed)
+    return execute(
+        data,
+        model,
+        evaluation,
+        blessing,
+        model_root,
+        model_name,
+        pushed=pushed,
+        transform_graph=transform_graph,
+    )
 
 
 def execute(
@@ -33,6 +43,7 @@ def execute(
     model_name: str,
     *,
     pushed: Artifact,
+    transform_graph: Artifact | None = None,
 ) -> str:
     """Push; the version's manifest is also written to ``pushed``."""
     import json
@@ -48,10 +59,18 @@ def execute(
         data_manifest_path=os.path.join(data.path, layout.MANIFEST),
         model_root=model_root,
         model_name=model_name,
+        transform_dir=transform_graph.path if transform_graph is not None else None,
     )
     with open(pushed.path, "w") as f:
         json.dump(manifest, f, indent=2)
-    pushed.metadata.update({"version": manifest["version"], "path": manifest["path"]})
+    pushed.metadata.update(
+        {
+            "version": manifest["version"],
+            "path": manifest["path"],
+            "parent_version": manifest["parent_version"],
+            "forced": manifest["blessing"]["forced"],
+        }
+    )
     return manifest["version"]
 
 

@@ -7,14 +7,63 @@ import importlib.metadata
 import json
 import logging
 
+from components.evaluate.gates import BLESSING_SCHEMA
+from components.evaluate.metrics import METRICS_SCHEMA
 from components.push import registry
+from components.push.errors import PushError, StaleInput
 from schemas import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
 
-class NotBlessed(registry.PushError):
+class NotBlessed(PushError):
     """The gate did not bless the model; it is never pushed."""
+
+
+def _read_json(path: str, what: str) -> dict:
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise StaleInput(f"{path}: cannot read the {what} ({e})") from e
+    if not isinstance(doc, dict):
+        raise StaleInput(f"{path}: the {what} is not a JSON object")
+    return doc
+
+
+def check_inputs(
+    blessing: dict, metrics: dict, *, model_digest: str, paths: tuple[str, str]
+) -> None:
+    """Refuse a push whose evaluate documents are not for this model or from another schema.
+
+    Args:
+        blessing: Evaluate's blessing.
+        metrics: Evaluate's metrics.
+        model_digest: ``registry.tree_digest`` of the model directory about to be pushed.
+        paths: ``(blessing_path, metrics_path)`` for the messages.
+
+    Raises:
+        NotBlessed: the blessing is negative.
+        StaleInput: a document is from an older schema, or the blessing is for another model.
+    """
+    blessing_path, metrics_path = paths
+    if blessing.get("blessing_schema") != BLESSING_SCHEMA:
+        raise StaleInput(
+            f"{blessing_path}: blessing schema {blessing.get('blessing_schema')!r}, this push "
+            f"reads {BLESSING_SCHEMA}; re-run evaluate"
+        )
+    if not blessing.get("blessed"):
+        raise NotBlessed(f"{blessing_path}: not blessed ({'; '.join(blessing.get('reasons', []))})")
+    if metrics.get("metrics_schema") != METRICS_SCHEMA:
+        raise StaleInput(
+            f"{metrics_path}: metrics schema {metrics.get('metrics_schema')!r}, this push reads "
+            f"{METRICS_SCHEMA}; re-run evaluate"
+        )
+    if blessing.get("model_digest") != model_digest:
+        raise StaleInput(
+            f"{blessing_path}: blessed model {blessing.get('model_digest')!r} is not the model "
+            f"being pushed ({model_digest}); re-run evaluate on it"
+        )
 
 
 def run(
@@ -25,6 +74,7 @@ def run(
     data_manifest_path: str,
     model_root: str,
     model_name: str,
+    transform_dir: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict:
     """Publish ``model_dir`` as a new version if its blessing says so.
@@ -32,44 +82,58 @@ def run(
     Args:
         model_dir: The train output to publish.
         metrics_path: Evaluate's metrics JSON (copied into the version).
-        blessing_path: Evaluate's blessing JSON; push refuses unless ``blessed`` is true.
+        blessing_path: Evaluate's blessing JSON; push refuses unless ``blessed`` is true and it
+            was written for this very model directory.
         data_manifest_path: Ingest's manifest (its data window goes into the lineage).
-        model_root: Local root of versions.
+        model_root: Root of versions: local directory or ``gs://bucket/prefix``.
         model_name: Model name under the root.
+        transform_dir: The TFT transform graph, copied into the version when given.
         now: Push time (default: current UTC time); names the version.
 
     Returns:
-        The version's manifest.
+        The version's manifest (without the checksums), with ``version`` and ``path``.
 
     Raises:
         NotBlessed: the blessing is negative.
+        StaleInput: an input is unreadable, from an older schema, or for another model.
         registry.PushConflict: the version exists already.
     """
-    blessing = _read_json(blessing_path)
-    if not blessing.get("blessed"):
-        raise NotBlessed(f"{blessing_path}: not blessed ({'; '.join(blessing.get('reasons', []))})")
-    data = _read_json(data_manifest_path)
-    version = registry.new_version(now or dt.datetime.now(dt.UTC))
+    now = now or dt.datetime.now(dt.UTC)
+    blessing = _read_json(blessing_path, "blessing")
+    metrics = _read_json(metrics_path, "metrics")
+    check_inputs(
+        blessing,
+        metrics,
+        model_digest=registry.tree_digest(model_dir),
+        paths=(blessing_path, metrics_path),
+    )
+    data = _read_json(data_manifest_path, "ingest manifest")
+    version = registry.new_version(now)
     manifest = {
         "model": model_name,
         "schema_version": SCHEMA_VERSION,
+        "metrics_schema": METRICS_SCHEMA,
         "code_version": importlib.metadata.version("shoprec"),
         "parent_version": registry.read_latest(model_root, model_name),
         "data": {key: data.get(key) for key in ("input", "train_end", "eval_end", "now")},
-        "pushed_at": (now or dt.datetime.now(dt.UTC)).isoformat(),
+        "data_schema_version": data.get("schema_version"),
+        "model_digest": blessing["model_digest"],
+        "blessing": {
+            "gate_passed": blessing.get("gate_passed"),
+            "forced": blessing.get("forced"),
+            "in_service_version": blessing.get("in_service_version"),
+        },
+        "has_transform_graph": transform_dir is not None,
+        "pushed_at": now.isoformat(),
     }
     final = registry.publish(
         model_dir,
         root=model_root,
         model=model_name,
         version=version,
-        documents={"metrics": _read_json(metrics_path), "blessing": blessing},
+        documents={"metrics": metrics, "blessing": blessing},
         manifest=manifest,
+        transform_dir=transform_dir,
     )
-    logger.info("pushed version=%s path=%s", version, final)
+    logger.info("pushed version=%s path=%s forced=%s", version, final, bool(blessing.get("forced")))
     return {**manifest, "version": version, "path": final}
-
-
-def _read_json(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)

@@ -207,6 +207,9 @@ def _meta(world: World, summary: dict[str, object], args: dict[str, object]) -> 
             "start": _iso(world.start_s),
             "end": _iso(world.end_s),
             "history_cut": _iso(world.history_cut_s),
+            # Suggested evaluation window: from the history cut (where the planted signal shows
+            # as behavior) over half of what follows; the rest is the test window.
+            "eval_end": _iso(world.history_cut_s + (world.end_s - world.history_cut_s) // 2),
         },
         **summary,
     }

@@ -5,27 +5,33 @@ import json
 import logging
 import sys
 
-from components.train.config import TrainConfig
+from components.train.config import TrainConfig, parse_modalities
 from components.train.job import run
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, train, print the manifest."""
     parser = argparse.ArgumentParser(prog="python -m components.train", description=__doc__)
-    parser.add_argument("--data", required=True, help="ingest output (catalog to index)")
     parser.add_argument("--examples", required=True, help="transform output: examples")
     parser.add_argument("--transform-graph", required=True, help="transform output: TFT graph")
     parser.add_argument("--model", required=True, help="output: model directory")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
+    parser.add_argument(
+        "--modalities",
+        default="all",
+        help='content modalities on: "all", "none" (ID only) or e.g. "text,image"',
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, embedding_dim=args.embedding_dim
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        embedding_dim=args.embedding_dim,
+        modalities=parse_modalities(args.modalities),
     )
     manifest = run(
-        data_dir=args.data,
         examples_dir=args.examples,
         transform_dir=args.transform_graph,
         model_dir=args.model,

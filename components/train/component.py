@@ -10,37 +10,41 @@ if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executo
 
 
 def train(
-    data: Input[Dataset],
     examples: Input[Dataset],
     transform_graph: Input[Artifact],
     epochs: int,
     batch_size: int,
     embedding_dim: int,
     model: Output[Model],
+    modalities: str = "all",
 ):
     """Train the two-tower retrieval model and export it with its transform graph."""
     from components.train.component import execute
 
-    execute(data, examples, transform_graph, epochs, batch_size, embedding_dim, model=model)
+    execute(examples, transform_graph, epochs, batch_size, embedding_dim, modalities, model=model)
 
 
 def execute(
-    data: Dataset,
     examples: Dataset,
     transform_graph: Artifact,
     epochs: int,
     batch_size: int,
     embedding_dim: int,
+    modalities: str,
     *,
     model: Model,
 ) -> None:
     """Train into ``model``; its metadata gets the final loss and the items indexed."""
-    from components.train.config import TrainConfig
+    from components.train.config import TrainConfig, parse_modalities
     from components.train.job import run
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        embedding_dim=embedding_dim,
+        modalities=parse_modalities(modalities),
+    )
     manifest = run(
-        data_dir=data.path,
         examples_dir=examples.path,
         transform_dir=transform_graph.path,
         model_dir=model.path,
@@ -49,6 +53,7 @@ def execute(
     model.metadata.update(
         {k: manifest[k] for k in ("final_loss", "items_indexed", "train_seconds", "schema_version")}
     )
+    model.metadata["modalities"] = manifest["config"]["modalities"]
 
 
 def build(image: str) -> "BaseComponent":

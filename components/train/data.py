@@ -5,6 +5,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.transform.preprocessing import example_output_names
+
 
 def make_dataset(
     file_pattern: str,
@@ -31,7 +33,8 @@ def make_dataset(
     )
     if shuffle:
         records = records.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    spec = transform_output.transformed_feature_spec()
+    wanted = example_output_names()
+    spec = {k: v for k, v in transform_output.transformed_feature_spec().items() if k in wanted}
     return (
         records.batch(batch_size)
         .map(lambda r: tf.io.parse_example(r, spec), num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,7 +1,13 @@
 """Export: one SavedModel that takes raw features and returns top-K raw item ids and scores.
 
 The TFT graph is tracked inside the module, so its vocabularies travel with the model and serving
-applies exactly the training-time transform (no skew).
+applies exactly the training-time transform; images are decoded inside the model by the same
+function training used (no skew). Signatures:
+
+- ``serving_default``: raw query features -> ``item_ids`` ``[batch, k]``, ``scores``;
+- ``query_embedding``: raw query features -> ``embedding`` ``[batch, dim]``;
+- ``candidate_embedding``: raw candidate features (image bytes included) -> ``embedding``: a new
+  item (cold start) is placed by its content.
 """
 
 from __future__ import annotations
@@ -11,82 +17,87 @@ import pyarrow as pa
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from components.train.catalog import raw_tensors, transform_candidates
 from components.train.towers import CandidateTower, QueryTower
-from components.transform.examples import item_text
-from schemas.features import ITEM_TEXT
-from schemas.tables import ITEM_ID, USER_ID
+from schemas import features as fs
+from schemas.tables import ITEM_ID
 
 SERVING_DIR = "serving"
 OUTPUT_ITEM_IDS = "item_ids"
 OUTPUT_SCORES = "scores"
 EMBEDDING = "embedding"
-# Signatures of the exported model: top-K for serving, and the query embedding (same inputs) for
-# analysis and independent checks (scores = query_embedding . item embedding).
 SERVING_SIGNATURE = "serving_default"
 QUERY_EMBEDDING_SIGNATURE = "query_embedding"
+CANDIDATE_EMBEDDING_SIGNATURE = "candidate_embedding"
+
+QUERY_SPEC = {f.name: f.tensor_spec() for f in fs.features(fs.Side.QUERY)}
+CANDIDATE_SPEC = {f.name: f.tensor_spec() for f in fs.features(fs.Side.CANDIDATE)}
 
 
 class Recommender(tf.Module):
-    """Raw ``user_id`` strings -> top-K item ids and scores."""
+    """Raw features in, top-K items or embeddings out (see the module docstring)."""
 
     def __init__(
         self,
         *,
         tft_layer: tf.keras.Model,
         query_tower: QueryTower,
+        candidate_tower: CandidateTower,
         index: tfrs.layers.factorized_top_k.TopK,
         k: int,
     ) -> None:
         super().__init__(name="recommender")
         self.tft_layer = tft_layer
         self.query_tower = query_tower
+        self.candidate_tower = candidate_tower
         self.index = index
         self.k = k
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=USER_ID)])
-    def recommend(self, user_id: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Args: ``[batch]`` raw user ids. Returns ``item_ids`` and ``scores``, ``[batch, k]``."""
-        scores, ids = self.index(self._embed(user_id), k=self.k)
+    @tf.function(input_signature=[QUERY_SPEC])
+    def recommend(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Raw query features ``[batch, ...]`` -> ``item_ids``/``scores`` ``[batch, k]``."""
+        scores, ids = self.index(self._embed_queries(raw), k=self.k)
         return {OUTPUT_ITEM_IDS: ids, OUTPUT_SCORES: scores}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=USER_ID)])
-    def query_embedding(self, user_id: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Args: ``[batch]`` raw user ids. Returns ``embedding`` ``[batch, dim]``."""
-        return {EMBEDDING: self._embed(user_id)}
+    @tf.function(input_signature=[QUERY_SPEC])
+    def query_embedding(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Raw query features -> ``embedding`` ``[batch, dim]``."""
+        return {EMBEDDING: self._embed_queries(raw)}
 
-    def _embed(self, user_id: tf.Tensor) -> tf.Tensor:
-        return self.query_tower(self.tft_layer({USER_ID: user_id}))
+    @tf.function(input_signature=[CANDIDATE_SPEC])
+    def candidate_embedding(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Raw candidate features (image bytes, "" for none) -> ``embedding`` ``[batch, dim]``."""
+        return {EMBEDDING: self.candidate_tower(transform_candidates(raw, self.tft_layer))}
+
+    def _embed_queries(self, raw: dict[str, tf.Tensor]) -> tf.Tensor:
+        return self.query_tower(self.tft_layer(raw))
 
 
-def embed_items(
-    items: pa.Table,
+def embed_catalog(
+    catalog: pa.Table,
     *,
     tft_layer: tf.keras.Model,
     candidate_tower: CandidateTower,
-    batch_size: int = 4096,
+    batch_size: int = 2048,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate embeddings of every catalog item, from its raw features.
+    """Candidate embeddings of every catalog row, from its raw features (as serving would).
 
     Returns:
-        ``(ids [n] bytes, embeddings [n, dim] float32)``.
+        ``(ids [n] str, embeddings [n, dim] float32)``.
     """
-    texts = item_text(items)
-    ids = np.asarray(texts[ITEM_ID].to_pylist(), dtype=object)
-    text = np.asarray(texts[ITEM_TEXT].to_pylist(), dtype=object)
     chunks = []
-    for start in range(0, len(ids), batch_size):
-        raw = {
-            ITEM_ID: tf.constant(ids[start : start + batch_size].astype(str)),
-            ITEM_TEXT: tf.constant(text[start : start + batch_size].astype(str)),
-        }
-        chunks.append(candidate_tower(tft_layer(raw)).numpy())
-    return ids.astype(str), np.concatenate(chunks).astype(np.float32)
+    for start in range(0, catalog.num_rows, batch_size):
+        raw = raw_tensors(catalog.slice(start, batch_size), fs.Side.CANDIDATE)
+        chunks.append(candidate_tower(transform_candidates(raw, tft_layer)).numpy())
+    ids = np.asarray(catalog[ITEM_ID].combine_chunks().flatten().to_pylist(), dtype=object)
+    return ids.astype(bytes).astype(str), np.concatenate(chunks).astype(np.float32)
 
 
 def build_recommender(
     *,
     tft_layer: tf.keras.Model,
     query_tower: QueryTower,
+    candidate_tower: CandidateTower,
     item_ids: np.ndarray,
     item_embeddings: np.ndarray,
     k: int,
@@ -95,17 +106,24 @@ def build_recommender(
     k = min(k, len(item_ids))
     index = tfrs.layers.factorized_top_k.BruteForce(k=k)
     index.index(candidates=tf.constant(item_embeddings), identifiers=tf.constant(item_ids))
-    return Recommender(tft_layer=tft_layer, query_tower=query_tower, index=index, k=k)
+    return Recommender(
+        tft_layer=tft_layer,
+        query_tower=query_tower,
+        candidate_tower=candidate_tower,
+        index=index,
+        k=k,
+    )
 
 
 def save_recommender(recommender: Recommender, path: str) -> None:
-    """Write the SavedModel: ``serving_default`` (top-K) and ``query_embedding`` signatures."""
+    """Write the SavedModel with its three signatures."""
     tf.saved_model.save(
         recommender,
         path,
         signatures={
             SERVING_SIGNATURE: recommender.recommend,
             QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
+            CANDIDATE_EMBEDDING_SIGNATURE: recommender.candidate_embedding,
         },
     )
 

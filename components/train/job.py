@@ -7,26 +7,29 @@ import logging
 import os
 import time
 
+import numpy as np
 import pyarrow.parquet as pq
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.ingest import layout
+from components.train.catalog import CatalogTable, raw_tensors
 from components.train.config import TrainConfig
 from components.train.data import make_dataset
 from components.train.export import (
+    EMBEDDING,
     SERVING_DIR,
     build_recommender,
-    embed_items,
+    embed_catalog,
     embeddings_table,
     save_recommender,
 )
 from components.train.model import TwoTowerModel
-from components.train.towers import CandidateTower, QueryTower
+from components.train.strategy import choose_strategy, use_mixed_precision
+from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
 from components.transform import outputs
 from components.transform.preprocessing import vocabulary_name
-from schemas import ITEMS, SCHEMA_VERSION
-from schemas.features import ITEM_TEXT
+from schemas import SCHEMA_VERSION
+from schemas import features as fs
 from schemas.tables import ITEM_ID, USER_ID
 
 logger = logging.getLogger(__name__)
@@ -34,16 +37,52 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 HISTORY = "history.json"
 EMBEDDINGS_DIR = "embeddings"
+BACKUP_DIR = "backup"
+CHECKPOINT_DIR = "checkpoints"
+LOGS_DIR = "logs"
+MAX_POSITIVE_WEIGHT = 10.0
 
 
-def vocab_size(transform_output: tft.TFTransformOutput, feature: str, oov_buckets: int) -> int:
-    """Rows an embedding over ``feature``'s vocabulary needs (vocabulary + OOV buckets)."""
-    return transform_output.vocabulary_size_by_name(vocabulary_name(feature)) + oov_buckets
+def vocabularies(transform_output: tft.TFTransformOutput, oov_buckets: int) -> Vocabularies:
+    """Embedding table sizes: vocabulary + OOV buckets + 1 (index 0 is padding)."""
+
+    def rows(feature: str) -> int:
+        return transform_output.vocabulary_size_by_name(vocabulary_name(feature)) + oov_buckets + 1
+
+    return Vocabularies(
+        users=rows(USER_ID),
+        items=rows(ITEM_ID),
+        tokens=rows(fs.USER_TEXT),
+        categories=rows(fs.HIST_EVENT_TYPES),
+    )
+
+
+def label_statistics(pattern: str, *, items: int) -> tuple[np.ndarray, float, int]:
+    """One pass over train examples: item frequencies, positive-label share, example count.
+
+    Returns:
+        ``(probability [items] of each transformed item id among positives, positive share,
+        examples)``; the probabilities feed the logQ correction of in-batch negatives.
+    """
+    spec = {
+        fs.transformed_name(ITEM_ID): tf.io.FixedLenFeature([], tf.int64),
+        fs.transformed_name(fs.LABEL): tf.io.FixedLenFeature([], tf.float32),
+    }
+    counts = np.zeros(items, dtype=np.float64)
+    positives, total = 0.0, 0
+    files = tf.data.Dataset.list_files(pattern, shuffle=False)
+    records = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"))
+    for batch in records.batch(8192).map(lambda r: tf.io.parse_example(r, spec)):
+        ids = batch[fs.transformed_name(ITEM_ID)].numpy()
+        counts += np.bincount(ids, minlength=items)[:items]
+        positives += float(batch[fs.transformed_name(fs.LABEL)].numpy().sum())
+        total += len(ids)
+    probability = (counts + 1.0) / (counts.sum() + items)  # add-one: no zero probabilities
+    return probability.astype(np.float32), positives / max(total, 1), total
 
 
 def run(
     *,
-    data_dir: str,
     examples_dir: str,
     transform_dir: str,
     model_dir: str,
@@ -53,10 +92,13 @@ def run(
     """Train the two-tower model and export it with its transform graph.
 
     Args:
-        data_dir: Ingest output (the catalog to index comes from its items table).
-        examples_dir: Transform output with ``train/`` (and optionally ``eval/``) TFRecords.
+        examples_dir: Transform output: ``train/`` (and ``eval/``) TFRecords, the raw catalog,
+            the serving requests.
         transform_dir: The TFT transform graph directory.
-        model_dir: Output: ``serving/`` SavedModel, ``embeddings/items.parquet``, history, manifest.
+        model_dir: Output: ``serving/`` SavedModel, ``embeddings/{items,users}.parquet``,
+            ``history.json``, ``logs/`` (TensorBoard), ``checkpoints/``, ``manifest.json``;
+            ``backup/`` holds BackupAndRestore state while training (a restarted trainer with
+            the same ``model_dir`` resumes from it).
         config: Training settings.
         oov_buckets: OOV buckets the transform used (must match TransformConfig).
 
@@ -65,18 +107,32 @@ def run(
     """
     started = time.monotonic()
     tf.keras.utils.set_random_seed(config.seed)
+    mixed = use_mixed_precision(config.mixed_precision)
+    strategy = choose_strategy()
     transform_output = tft.TFTransformOutput(transform_dir)
-    query_tower = QueryTower(
-        user_vocab_size=vocab_size(transform_output, USER_ID, oov_buckets),
-        dim=config.embedding_dim,
+    sizes = vocabularies(transform_output, oov_buckets)
+    train_pattern = outputs.transformed_pattern(examples_dir, "train")
+    if not tf.io.gfile.glob(train_pattern):
+        raise FileNotFoundError(f"{examples_dir}/train: no transformed train examples")
+    probability, positive_share, examples = label_statistics(train_pattern, items=sizes.items)
+    positive_weight = config.positive_weight or float(
+        min(MAX_POSITIVE_WEIGHT, (1.0 - positive_share) / max(positive_share, 1e-6))
     )
-    candidate_tower = CandidateTower(
-        item_vocab_size=vocab_size(transform_output, ITEM_ID, oov_buckets),
-        text_vocab_size=vocab_size(transform_output, ITEM_TEXT, oov_buckets),
-        dim=config.embedding_dim,
-    )
-    model = TwoTowerModel(query_tower, candidate_tower)
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
+    catalog = pq.read_table(outputs.raw_catalog_path(examples_dir))
+    tft_layer = transform_output.transform_features_layer()
+    with strategy.scope():
+        shared = SharedEmbeddings(sizes, config.embedding_dim)
+        query_tower = QueryTower(shared=shared, sizes=sizes, config=config)
+        candidate_tower = CandidateTower(shared=shared, config=config)
+        model = TwoTowerModel(
+            query_tower=query_tower,
+            candidate_tower=candidate_tower,
+            catalog=CatalogTable(catalog, tft_layer, rows=sizes.items),
+            config=config,
+            item_probability=tf.constant(probability) if config.logq_correction else None,
+            positive_weight=positive_weight,
+        )
+        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate))
 
     def dataset(split: str, shuffle: bool) -> tf.data.Dataset | None:
         pattern = outputs.transformed_pattern(examples_dir, split)
@@ -90,22 +146,31 @@ def run(
             seed=config.seed,
         )
 
-    train_ds = dataset("train", shuffle=True)
-    if train_ds is None:
-        raise FileNotFoundError(f"{examples_dir}/train: no transformed train examples")
+    callbacks = [
+        tf.keras.callbacks.BackupAndRestore(
+            os.path.join(model_dir, BACKUP_DIR), save_freq=config.checkpoint_every_steps
+        ),
+        tf.keras.callbacks.ModelCheckpoint(
+            os.path.join(model_dir, CHECKPOINT_DIR, "epoch-{epoch:03d}"), save_weights_only=True
+        ),
+        tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR)),
+    ]
     history = model.fit(
-        train_ds, epochs=config.epochs, validation_data=dataset("eval", False), verbose=2
+        dataset("train", shuffle=True),
+        epochs=config.epochs,
+        validation_data=dataset("eval", shuffle=False),
+        callbacks=callbacks,
+        verbose=2,
     )
     train_seconds = time.monotonic() - started
 
-    tft_layer = transform_output.transform_features_layer()
-    items = layout.read_table(data_dir, ITEMS.name, layout.ALL)
-    item_ids, item_embeddings = embed_items(
-        items, tft_layer=tft_layer, candidate_tower=candidate_tower
+    item_ids, item_embeddings = embed_catalog(
+        catalog, tft_layer=tft_layer, candidate_tower=candidate_tower
     )
     recommender = build_recommender(
         tft_layer=tft_layer,
         query_tower=query_tower,
+        candidate_tower=candidate_tower,
         item_ids=item_ids,
         item_embeddings=item_embeddings,
         k=config.top_k,
@@ -116,12 +181,29 @@ def run(
         embeddings_table(item_ids, item_embeddings, id_column=ITEM_ID),
         os.path.join(model_dir, EMBEDDINGS_DIR, "items.parquet"),
     )
+    requests = pq.read_table(outputs.requests_path(examples_dir, "eval"))
+    users = recommender.query_embedding(raw_tensors(requests, fs.Side.QUERY))[EMBEDDING]
+    pq.write_table(
+        embeddings_table(
+            np.asarray(requests[USER_ID].to_pylist()), users.numpy(), id_column=USER_ID
+        ),
+        os.path.join(model_dir, EMBEDDINGS_DIR, "users.parquet"),
+    )
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     with open(os.path.join(model_dir, HISTORY), "w") as f:
         json.dump(losses, f, indent=2)
     manifest = {
         "schema_version": SCHEMA_VERSION,
-        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "config": {
+            **{k: getattr(config, k) for k in config.__dataclass_fields__ if k != "modalities"},
+            "modalities": sorted(m.value for m in config.modalities),
+        },
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "mixed_precision": mixed,
+        "examples": examples,
+        "positive_share": round(positive_share, 4),
+        "positive_weight": round(positive_weight, 3),
         "items_indexed": len(item_ids),
         "train_seconds": round(train_seconds, 2),
         "total_seconds": round(time.monotonic() - started, 2),

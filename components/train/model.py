@@ -1,24 +1,83 @@
-"""The two-tower retrieval model: TFRS Retrieval over in-batch negatives."""
+"""The two-tower model: TFRS Retrieval (in-batch negatives, logQ correction) + a ranking head."""
 
 from __future__ import annotations
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from components.train.catalog import CatalogTable
+from components.train.config import TrainConfig
 from components.train.towers import CandidateTower, QueryTower
+from schemas import features as fs
+from schemas.tables import ITEM_ID
+
+xf = fs.transformed_name
 
 
 class TwoTowerModel(tfrs.Model):
-    """Query and candidate towers scored by dot product, trained with a softmax over the batch."""
+    """Query and candidate towers scored by dot product; optionally a purchase-intent head.
 
-    def __init__(self, query_tower: QueryTower, candidate_tower: CandidateTower) -> None:
+    The loss is retrieval + ``ranking_weight`` x ranking (multi-task), both weighted per
+    example; positive ranking labels are up-weighted by ``positive_weight`` (class imbalance).
+    """
+
+    def __init__(
+        self,
+        *,
+        query_tower: QueryTower,
+        candidate_tower: CandidateTower,
+        catalog: CatalogTable,
+        config: TrainConfig,
+        item_probability: tf.Tensor | None,
+        positive_weight: float,
+    ) -> None:
         super().__init__()
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
-        self.retrieval = tfrs.tasks.Retrieval()
+        self.catalog = catalog
+        self.config = config
+        self.item_probability = item_probability
+        self.positive_weight = positive_weight
+        self.retrieval = tfrs.tasks.Retrieval(remove_accidental_hits=True)
+        self.ranking_head = tf.keras.Sequential(
+            [
+                tf.keras.layers.Dense(config.embedding_dim, activation="relu"),
+                tf.keras.layers.Dense(1),
+            ],
+            name="ranking_head",
+        )
+        self.ranking = tfrs.tasks.Ranking(
+            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+            metrics=[tf.keras.metrics.AUC(from_logits=True, name="ranking_auc")],
+        )
+
+    def embed(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        """``([batch, dim] queries, [batch, dim] candidates)`` of a batch of examples."""
+        queries = self.query_tower(features)
+        candidates = self.candidate_tower(self.catalog(features))
+        return queries, candidates
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """In-batch softmax loss of ``[batch, dim]`` queries against ``[batch, dim]`` candidates."""
-        queries = self.query_tower(features)
-        candidates = self.candidate_tower(features)
-        return self.retrieval(queries, candidates, compute_metrics=not training)
+        """Weighted retrieval loss (+ weighted ranking loss when ``ranking_weight`` > 0)."""
+        queries, candidates = self.embed(features)
+        ids = features[xf(ITEM_ID)]
+        weight = features[xf(fs.WEIGHT)]
+        probability = (
+            tf.gather(self.item_probability, ids) if self.item_probability is not None else None
+        )
+        loss = self.retrieval(
+            queries,
+            candidates,
+            sample_weight=weight,
+            candidate_sampling_probability=probability,
+            candidate_ids=ids,
+            compute_metrics=False,
+        )
+        if self.config.ranking_weight > 0:
+            label = features[xf(fs.LABEL)]
+            logits = self.ranking_head(tf.concat([queries, candidates], axis=-1))
+            class_weight = 1.0 + (self.positive_weight - 1.0) * label
+            loss += self.config.ranking_weight * self.ranking(
+                labels=label[:, None], predictions=logits, sample_weight=weight * class_weight
+            )
+        return loss

@@ -1,48 +1,180 @@
-"""The query and candidate towers: small Keras models over transformed features."""
+"""The query and candidate towers: small Keras models over transformed features.
+
+Embedding tables are shared where the ids are the same things: one item table for candidate
+ids, users' histories, friends' items and items' neighbours; one token table for user and item
+text; one table for all small categoricals. A switched-off modality's branch is not built, so
+the ID-only model is this code with every content modality off.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
-from schemas.features import ITEM_TEXT, TEXT_TOKENS_SUFFIX, transformed_name
-from schemas.tables import ITEM_ID, USER_ID
+from components.train.config import TrainConfig
+from components.transform.preprocessing import (
+    ITEM_TEXT_TOKENS,
+    RECENCY_BOUNDARIES,
+    USER_TEXT_TOKENS,
+)
+from schemas import features as fs
+from schemas.contract import Modality
+from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
 
-USER_ID_XF = transformed_name(USER_ID)
-ITEM_ID_XF = transformed_name(ITEM_ID)
-ITEM_TEXT_XF = transformed_name(ITEM_TEXT, suffix=TEXT_TOKENS_SUFFIX)
+xf = fs.transformed_name
+# Decoded image inputs of the candidate tower (the model decodes bytes; see export/catalog).
+IMAGE_PIXELS = "image_pixels"
+IMAGE_VALID = "image_valid"
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabularies:
+    """Rows each shared embedding table needs (vocabulary + OOV buckets + 1 for padding)."""
+
+    users: int
+    items: int
+    tokens: int
+    categories: int
+
+
+class SharedEmbeddings(tf.keras.layers.Layer):
+    """The embedding tables both towers read."""
+
+    def __init__(self, sizes: Vocabularies, dim: int) -> None:
+        super().__init__(name="shared_embeddings")
+        self.item = tf.keras.layers.Embedding(sizes.items, dim, name="item")
+        self.token = tf.keras.layers.Embedding(sizes.tokens, dim, name="token")
+        self.category = tf.keras.layers.Embedding(sizes.categories, dim, name="categorical")
+
+
+def masked_mean(vectors: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
+    """Mean of ``[batch, n, dim]`` over positions whose id is not 0 (padding); zeros if none.
+
+    Args:
+        vectors: ``[batch, n, dim]``.
+        ids: ``[batch, n]`` int64, 0 = padding.
+        weights: Optional ``[batch, n]`` non-negative weights (recency).
+    """
+    mask = tf.cast(tf.not_equal(ids, 0), vectors.dtype)
+    if weights is not None:
+        mask = mask * tf.cast(weights, vectors.dtype)
+    total = tf.reduce_sum(mask, axis=1, keepdims=True)
+    return tf.reduce_sum(vectors * mask[:, :, None], axis=1) / tf.maximum(total, 1e-6)
+
+
+def dense_block(dim: int, name: str) -> tf.keras.Sequential:
+    """Two dense layers: ``[batch, any] -> [batch, dim]``."""
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.Dense(2 * dim, activation="relu"),
+            # float32 output even under mixed precision: scores and losses stay stable.
+            tf.keras.layers.Dense(dim, dtype="float32"),
+        ],
+        name=name,
+    )
 
 
 class QueryTower(tf.keras.Model):
-    """User id -> ``[batch, dim]`` query embedding."""
+    """Transformed query features -> ``[batch, dim]`` query embedding."""
 
-    def __init__(self, *, user_vocab_size: int, dim: int) -> None:
+    def __init__(self, *, shared: SharedEmbeddings, sizes: Vocabularies, config: TrainConfig):
         super().__init__(name="query_tower")
-        self.user_embedding = tf.keras.layers.Embedding(user_vocab_size, dim, name="user_id")
+        dim = config.embedding_dim
+        self.shared = shared
+        self.config = config
+        self.user = tf.keras.layers.Embedding(sizes.users, dim, name="user_id")
+        if config.uses(Modality.BEHAVIOR):
+            # One learned weight per recency bucket (+ padding) pools the history.
+            self.recency = tf.keras.layers.Embedding(
+                len(RECENCY_BOUNDARIES) + 2, 1, embeddings_initializer="ones", name="recency"
+            )
+            self.counts = tf.keras.layers.Dense(dim, name="behavior_counts")
+        self.out = dense_block(dim, "query_mlp")
 
-    def call(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Args: features with ``user_id_xf`` ``[batch]`` int64. Returns ``[batch, dim]``."""
-        return self.user_embedding(features[USER_ID_XF])
+    def call(self, f: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Returns ``[batch, dim]``; reads only the enabled modalities' features."""
+        cfg, shared = self.config, self.shared
+        parts = [self.user(f[xf(USER_ID)])]
+        if cfg.uses(Modality.PROFILE):
+            parts.append(shared.category(f[xf(COUNTRY)]) + shared.category(f[xf(AGE_BUCKET)]))
+        if cfg.uses(Modality.BEHAVIOR):
+            hist = f[xf(fs.HIST_ITEM_IDS)]
+            weights = tf.nn.softplus(self.recency(f[xf(fs.HIST_AGE_DAYS)])[:, :, 0])
+            seq = shared.item(hist) + shared.category(f[xf(fs.HIST_EVENT_TYPES)])
+            parts.append(masked_mean(seq, hist, weights))
+            counts = tf.stack(
+                [
+                    f[xf(n)]
+                    for n in (
+                        fs.N_EVENTS,
+                        fs.N_PURCHASES,
+                        fs.N_SESSIONS,
+                        fs.MEAN_DWELL_S,
+                        fs.PURCHASE_RATE,
+                    )
+                ],
+                axis=1,
+            )
+            parts.append(self.counts(counts))
+        if cfg.uses(Modality.TEXT):
+            tokens = f[USER_TEXT_TOKENS]
+            parts.append(masked_mean(shared.token(tokens), tokens))
+        if cfg.uses(Modality.RELATION):
+            friends = f[xf(fs.FRIEND_IDS)]
+            friend_items = f[xf(fs.FRIEND_ITEM_IDS)]
+            parts.append(masked_mean(self.user(friends), friends))
+            parts.append(masked_mean(shared.item(friend_items), friend_items))
+        return self.out(tf.concat(parts, axis=-1))
 
 
 class CandidateTower(tf.keras.Model):
-    """Item id and item text tokens -> ``[batch, dim]`` candidate embedding.
+    """Transformed candidate features (+ decoded image) -> ``[batch, dim]`` embedding.
 
-    An unseen item falls into the OOV id bucket, so its text still places it (cold start).
+    An item whose id is out of vocabulary (never interacted with in the train window) falls into
+    the OOV bucket: its content alone places it (cold start).
     """
 
-    def __init__(self, *, item_vocab_size: int, text_vocab_size: int, dim: int) -> None:
+    def __init__(self, *, shared: SharedEmbeddings, config: TrainConfig):
         super().__init__(name="candidate_tower")
-        self.item_embedding = tf.keras.layers.Embedding(item_vocab_size, dim, name="item_id")
-        # +1: token id 0 is padding.
-        self.token_embedding = tf.keras.layers.Embedding(
-            text_vocab_size + 1, dim, mask_zero=True, name="item_text"
-        )
-        self.pool = tf.keras.layers.GlobalAveragePooling1D()
-        self.project = tf.keras.layers.Dense(dim, name="project")
+        dim = config.embedding_dim
+        self.shared = shared
+        self.config = config
+        if config.uses(Modality.PROFILE):
+            self.numbers = tf.keras.layers.Dense(dim, name="price")
+        if config.uses(Modality.BEHAVIOR):
+            self.popularity = tf.keras.layers.Dense(dim, name="popularity")
+        if config.uses(Modality.IMAGE):
+            self.image = tf.keras.Sequential(
+                [
+                    tf.keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+                    tf.keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+                    tf.keras.layers.GlobalAveragePooling2D(),
+                    tf.keras.layers.Dense(dim),
+                ],
+                name="image_cnn",
+            )
+        self.out = dense_block(dim, "candidate_mlp")
 
-    def call(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Args: ``item_id_xf`` ``[batch]``, ``item_text_tokens_xf`` ``[batch, tokens]``."""
-        ids = self.item_embedding(features[ITEM_ID_XF])
-        tokens = features[ITEM_TEXT_XF]
-        text = self.pool(self.token_embedding(tokens), mask=tf.not_equal(tokens, 0))
-        return self.project(tf.concat([ids, text], axis=-1))
+    def call(self, f: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Returns ``[batch, dim]``; reads only the enabled modalities' features."""
+        cfg, shared = self.config, self.shared
+        parts = [shared.item(f[xf(ITEM_ID)])]
+        if cfg.uses(Modality.PROFILE):
+            parts.append(shared.category(f[xf(CATEGORY)]) + shared.category(f[xf(BRAND)]))
+            parts.append(self.numbers(tf.stack([f[xf(PRICE)]], axis=1)))
+        if cfg.uses(Modality.BEHAVIOR):
+            parts.append(
+                self.popularity(
+                    tf.stack([f[xf(fs.ITEM_POPULARITY)], f[xf(fs.ITEM_CONVERSION)]], axis=1)
+                )
+            )
+        if cfg.uses(Modality.TEXT):
+            tokens = f[ITEM_TEXT_TOKENS]
+            parts.append(masked_mean(shared.token(tokens), tokens))
+        if cfg.uses(Modality.IMAGE):
+            parts.append(self.image(f[IMAGE_PIXELS]) * f[IMAGE_VALID][:, None])
+        if cfg.uses(Modality.RELATION):
+            neighbors = f[xf(fs.NEIGHBOR_ITEM_IDS)]
+            parts.append(masked_mean(shared.item(neighbors), neighbors))
+        return self.out(tf.concat(parts, axis=-1))

@@ -1,4 +1,4 @@
-"""The Beam pipeline that runs tensorflow-transform over Parquet examples.
+"""The Beam pipeline that runs tensorflow-transform over Parquet feature rows.
 
 Data enters Beam from files through tfx_bsl's Parquet TFXIO (never beam.Create: measured to grow
 superlinearly); the runner and its options are plain Beam flags, so DirectRunner, Dataflow, Flink
@@ -8,13 +8,17 @@ and Spark need no code change.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 from tfx_bsl.tfxio.parquet_tfxio import ParquetTFXIO
 
 TELEMETRY = ["shoprec", "transform"]
@@ -33,24 +37,39 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     return PipelineOptions(args)
 
 
+def subset_schema(schema: schema_pb2.Schema, keep: Collection[str]) -> schema_pb2.Schema:
+    """``schema`` with only the features named in ``keep``."""
+    out = schema_pb2.Schema()
+    out.CopyFrom(schema)
+    del out.feature[:]
+    out.feature.extend([f for f in schema.feature if f.name in keep])
+    return out
+
+
 def analyze_and_transform(
     *,
-    train_pattern: str,
+    analyze_pattern: str,
     eval_pattern: str | None,
     feature_spec: dict,
     preprocessing_fn: Callable[[dict], dict],
+    is_catalog_row: Callable[[pa.RecordBatch], pa.Array],
+    example_outputs: Collection[str],
     transform_dir: str,
     examples_dir: str,
     temp_dir: str,
     beam_args: Sequence[str] = (),
 ) -> None:
-    """Analyze the train examples, transform train (and eval), write TFRecords and the graph.
+    """Analyze train examples + catalog rows; write transformed examples (train, eval) + graph.
 
     Args:
-        train_pattern: Glob of train-window example Parquet files (analyzers see only these).
+        analyze_pattern: Glob of the train-window example and catalog Parquet files: analyzers
+            see only these.
         eval_pattern: Glob of eval-window example Parquet files, or None.
-        feature_spec: Raw TFT feature spec of the examples.
+        feature_spec: Raw TFT feature spec of the rows.
         preprocessing_fn: The TFT preprocessing function.
+        is_catalog_row: ``[rows]`` bool mask of catalog rows in a transformed record batch
+            (catalog rows only feed the analyzers; the trainer transforms the small catalog).
+        example_outputs: Transformed features written for examples.
         transform_dir: Where the transform graph goes (a TFTransformOutput directory).
         examples_dir: Where ``train/`` and ``eval/`` gzipped TFRecords of tf.Examples go.
         temp_dir: Scratch space for TFT.
@@ -72,30 +91,37 @@ def analyze_and_transform(
         beam.Pipeline(options=pipeline_options(beam_args)) as pipeline,
         tft_beam.Context(temp_dir=temp_dir),
     ):
-        train = read(pipeline, "Train", train_pattern)
-        (train_data, train_metadata), transform_fn = (
-            train
-            | "AnalyzeAndTransform"
-            >> tft_beam.AnalyzeAndTransformDataset(preprocessing_fn, output_record_batches=False)
+        (batches, _), transform_fn = read(
+            pipeline, "Train", analyze_pattern
+        ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
+            preprocessing_fn, output_record_batches=True
         )
-        _write_examples(train_data, train_metadata, os.path.join(examples_dir, "train"), "Train")
+        examples = batches | "DropCatalog" >> beam.Map(
+            lambda batch: batch[0].filter(pc.invert(is_catalog_row(batch[0])))
+        )
+        _write(examples, example_outputs, os.path.join(examples_dir, "train"), "Train")
         if eval_pattern is not None:
-            eval_data, eval_metadata = (
+            eval_batches, _ = (
                 read(pipeline, "Eval", eval_pattern),
                 transform_fn,
-            ) | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=False)
-            _write_examples(eval_data, eval_metadata, os.path.join(examples_dir, "eval"), "Eval")
+            ) | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
+            _write(
+                eval_batches | "EvalBatches" >> beam.Map(lambda batch: batch[0]),
+                example_outputs,
+                os.path.join(examples_dir, "eval"),
+                "Eval",
+            )
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_dir)
 
 
-def _write_examples(data, metadata, prefix_dir: str, label: str) -> None:
-    tf.io.gfile.makedirs(prefix_dir)
-    coder = tft.coders.ExampleProtoCoder(metadata.schema)
+def _write(batches, keep: Collection[str], out_dir: str, label: str) -> None:
+    """Encode Arrow record batches to tf.Examples in C++ (tfx_bsl), keeping ``keep`` columns."""
+    tf.io.gfile.makedirs(out_dir)
+    columns = sorted(keep)
     _ = (
-        data
-        | f"Encode{label}" >> beam.Map(coder.encode)
+        batches
+        | f"Encode{label}"
+        >> beam.FlatMap(lambda batch: RecordBatchToExamplesEncoder().encode(batch.select(columns)))
         | f"Write{label}"
-        >> beam.io.WriteToTFRecord(
-            os.path.join(prefix_dir, "part"), file_name_suffix=".tfrecord.gz"
-        )
+        >> beam.io.WriteToTFRecord(os.path.join(out_dir, "part"), file_name_suffix=".tfrecord.gz")
     )

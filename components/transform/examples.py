@@ -1,89 +1,230 @@
-"""Training examples from ingested tables (pure pyarrow).
+"""Raw feature rows: training examples, catalog rows and serving requests (pure pyarrow/numpy).
 
-An example is one interaction of a user with an item in a window: the query side (who), the
-candidate side (what, with its text) and a label for the ranking head.
+- An example is one interaction in a window: the user's context strictly before the event, the
+  item, the item's popularity strictly before the event, a label and a weight.
+- A catalog row is one item with its static content (text, category, brand, price, image,
+  neighbours) and its popularity as of a cut-off; the trainer gathers static candidate features
+  from these rows, and the export indexes them.
+- A serving request is one user's context as of a cut-off: exactly the query features.
+
+Examples and catalog rows share one schema (every feature present, placeholders where a row has
+nothing to say), because tensorflow-transform analyzes and transforms them as one dataset.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.features import ITEM_TEXT, LABEL, example_arrow_schema
-from schemas.tables import DESCRIPTION, EVENT_TYPE, ITEM_ID, TITLE, USER_ID, VALUE
+from components.transform.behavior import item_behavior, user_behavior
+from components.transform.codes import dictionary_of, micros
+from components.transform.relations import item_neighbors, user_relations
+from components.transform.text import user_texts
+from schemas import features as fs
+from schemas.tables import (
+    AGE_BUCKET,
+    BRAND,
+    CATEGORY,
+    COUNTRY,
+    DESCRIPTION,
+    DST_ITEM,
+    DST_USER,
+    EVENT_TYPE,
+    IMAGE_BYTES,
+    ITEM_ID,
+    PRICE,
+    SRC_ITEM,
+    SRC_USER,
+    TITLE,
+    TS,
+    USER_ID,
+    VALUE,
+)
 
+POSITIVE_EVENTS = ("purchase", "cart")
 RATING_EVENT = "rating"
-IMPLICIT_LABEL = 1.0
+GOOD_RATING = 4.0
 
 
-def item_text(items: pa.Table) -> pa.Table:
-    """``item_id`` and ``item_text`` (title and description joined by a space; nulls as empty).
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """The canonical tables features are computed from, with id code books.
 
-    Args:
-        items: Needs ``item_id``, ``title``, ``description``.
+    ``events`` and ``reviews`` may span several windows: every lookup only sees rows strictly
+    before its own time, so passing later rows cannot leak (a test proves it).
     """
+
+    users: pa.Table
+    items: pa.Table
+    events: pa.Table
+    reviews: pa.Table
+    user_links: pa.Table
+    item_links: pa.Table
+
+    @property
+    def user_dictionary(self) -> pa.Array:
+        """Code book of every user id in the tables."""
+        return dictionary_of(
+            self.users[USER_ID],
+            self.events[USER_ID],
+            self.reviews[USER_ID],
+            self.user_links[SRC_USER],
+            self.user_links[DST_USER],
+        )
+
+    @property
+    def item_dictionary(self) -> pa.Array:
+        """Code book of every item id in the tables."""
+        return dictionary_of(
+            self.items[ITEM_ID],
+            self.events[ITEM_ID],
+            self.item_links[SRC_ITEM],
+            self.item_links[DST_ITEM],
+        )
+
+
+def item_text(items: pa.Table) -> pa.Array:
+    """Title and description joined by a space (nulls as empty)."""
     title = pc.fill_null(items[TITLE], "")
     description = pc.fill_null(items[DESCRIPTION], "")
-    text = pc.utf8_trim_whitespace(pc.binary_join_element_wise(title, description, " "))
-    return pa.table({ITEM_ID: items[ITEM_ID], ITEM_TEXT: text})
+    return pc.utf8_trim_whitespace(pc.binary_join_element_wise(title, description, " "))
 
 
-def build_examples(events: pa.Table, items: pa.Table) -> pa.Table:
-    """One example per event, joined with the item's text.
+def query_features(ctx: Context, users: pa.Array, at: np.ndarray) -> dict[str, pa.Array]:
+    """Query-side raw features of each (user, time), from data strictly before the time."""
+    dictionary = ctx.user_dictionary
+    profile = _lookup(ctx.users, USER_ID, users, (COUNTRY, AGE_BUCKET))
+    out = {USER_ID: users.cast(pa.string())}
+    out[COUNTRY] = pc.fill_null(profile[COUNTRY], "")
+    out[AGE_BUCKET] = pc.fill_null(profile[AGE_BUCKET], "")
+    out.update(user_behavior(ctx.events, users, at, dictionary=dictionary))
+    out[fs.USER_TEXT] = user_texts(ctx.reviews, ctx.events, users, at, dictionary=dictionary)
+    out.update(user_relations(ctx.user_links, ctx.events, users, at, dictionary=dictionary))
+    return out
 
-    Args:
-        events: Canonical events of one window; needs ``user_id``, ``item_id``, ``event_type``,
-            ``value``.
-        items: Canonical items; needs ``item_id``, ``title``, ``description``.
 
-    Returns:
-        A table with ``schemas.features.example_arrow_schema()`` (one value per list cell), rows
-        in the order of ``events``. The label is the rating for rating events, else 1.0.
-    """
-    texts = item_text(items)
-    order = pa.array(np.arange(events.num_rows, dtype=np.int64))
-    left = pa.table(
-        {
-            "_row": order,
-            USER_ID: events[USER_ID],
-            ITEM_ID: events[ITEM_ID],
-            LABEL: pc.if_else(
-                pc.equal(events[EVENT_TYPE], RATING_EVENT),
-                pc.fill_null(events[VALUE], IMPLICIT_LABEL),
-                IMPLICIT_LABEL,
-            ),
-        }
+def static_candidate_features(ctx: Context, items: pa.Array) -> dict[str, pa.Array]:
+    """Content of each item: text, category, brand, price, image bytes, neighbours."""
+    content = _lookup(
+        ctx.items, ITEM_ID, items, (TITLE, DESCRIPTION, CATEGORY, BRAND, PRICE, IMAGE_BYTES)
     )
-    joined = left.join(texts, keys=ITEM_ID, join_type="left outer").sort_by("_row")
-    columns = {
-        USER_ID: joined[USER_ID],
-        ITEM_ID: joined[ITEM_ID],
-        ITEM_TEXT: pc.fill_null(joined[ITEM_TEXT], ""),
-        LABEL: joined[LABEL],
+    out = {
+        fs.ITEM_TEXT: item_text(content),
+        CATEGORY: pc.fill_null(content[CATEGORY], ""),
+        BRAND: pc.fill_null(content[BRAND], ""),
+        PRICE: pc.fill_null(content[PRICE], 0.0).cast(pa.float32()),
+        fs.IMAGE: pc.fill_null(content[IMAGE_BYTES].cast(pa.large_binary()), b""),
     }
-    return as_single_value_lists(columns, example_arrow_schema())
+    out.update(item_neighbors(ctx.item_links, items, dictionary=ctx.item_dictionary))
+    return out
 
 
-def build_requests(history: pa.Table) -> pa.Table:
-    """Serving requests as of a cut-off: one row per user with events before it.
+def dynamic_candidate_features(ctx: Context, items: pa.Array, at: np.ndarray) -> dict:
+    """Popularity and conversion of each (item, time), from events strictly before the time."""
+    return item_behavior(ctx.events, items, at, dictionary=ctx.item_dictionary)
 
-    Args:
-        history: Canonical events before the cut-off; needs ``user_id``.
+
+def labels(events: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """Ranking-head label (1.0 for a purchase, cart or rating >= 4, else 0.0) and weight."""
+    kinds = events[EVENT_TYPE]
+    good_rating = pc.and_(
+        pc.equal(kinds, RATING_EVENT),
+        pc.greater_equal(pc.fill_null(events[VALUE], 0.0), GOOD_RATING),
+    )
+    positive = pc.or_(pc.is_in(kinds, value_set=pa.array(POSITIVE_EVENTS)), good_rating)
+    label = pc.cast(positive, pa.float32()).combine_chunks()
+    return label, pa.array(np.ones(len(label), np.float32))
+
+
+def build_examples(ctx: Context, window: pa.Table) -> pa.Table:
+    """One example per event of ``window`` (features strictly before each event's time).
 
     Returns:
-        A table whose columns are ``schemas.features.QUERY_FEATURES`` (the serving signature's
-        inputs), one row per user, sorted by user id.
+        A table with ``schemas.features.example_arrow_schema()``; static candidate features are
+        placeholders (the trainer gathers them from the catalog rows by item).
     """
-    ids = pc.unique(history[USER_ID].combine_chunks())
-    return pa.table({USER_ID: pc.take(ids, pc.array_sort_indices(ids)).cast(pa.string())})
+    users = window[USER_ID].combine_chunks()
+    items = window[ITEM_ID].combine_chunks()
+    at = micros(window[TS])
+    columns = query_features(ctx, users, at)
+    columns[ITEM_ID] = items.cast(pa.string())
+    columns.update(dynamic_candidate_features(ctx, items, at))
+    columns[fs.LABEL], columns[fs.WEIGHT] = labels(window)
+    return to_feature_table(columns, window.num_rows)
 
 
-def as_single_value_lists(columns: dict[str, pa.ChunkedArray], schema: pa.Schema) -> pa.Table:
-    """Wrap each flat column into one-element lists of the type ``schema`` asks for."""
+def build_catalog(ctx: Context, at_micros: int) -> pa.Table:
+    """One row per catalog item with its content and its popularity as of ``at_micros``.
+
+    Returns:
+        A table with ``example_arrow_schema()``; query features are placeholders (user_id "").
+    """
+    items = ctx.items[ITEM_ID].combine_chunks()
+    at = np.full(len(items), at_micros, dtype=np.int64)
+    columns = static_candidate_features(ctx, items)
+    columns[ITEM_ID] = items.cast(pa.string())
+    columns.update(dynamic_candidate_features(ctx, items, at))
+    return to_feature_table(columns, len(items))
+
+
+def build_requests(ctx: Context, users: pa.Array, at_micros: int) -> pa.Table:
+    """Serving requests: each user's query features as of ``at_micros``.
+
+    Returns:
+        A table with ``schemas.features.request_arrow_schema()``, rows in ``users`` order.
+    """
+    at = np.full(len(users), at_micros, dtype=np.int64)
+    columns = query_features(ctx, users, at)
+    schema = fs.request_arrow_schema()
+    return pa.table({f.name: columns[f.name].cast(f.type) for f in schema}, schema=schema)
+
+
+def to_feature_table(columns: dict[str, pa.Array], rows: int) -> pa.Table:
+    """Every declared feature as a large list column; absent features become placeholders."""
+    schema = fs.example_arrow_schema()
     arrays = []
-    for field in schema:
-        flat = columns[field.name].combine_chunks().cast(field.type.value_type)
-        offsets = pa.array(np.arange(len(flat) + 1, dtype=np.int64))
+    for feature, field in zip(fs.FEATURES, schema, strict=True):
+        value_type = field.type.value_type
+        column = columns.get(feature.name)
+        if column is None:
+            column = _placeholder(feature, rows)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if feature.length is None:
+            flat = column.cast(value_type)
+            offsets = pa.array(np.arange(rows + 1, dtype=np.int64))
+        else:
+            flat = column.flatten().cast(value_type)
+            offsets = pa.array(
+                np.arange(0, rows * feature.length + 1, feature.length, dtype=np.int64)
+            )
         arrays.append(pa.LargeListArray.from_arrays(offsets, flat))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _placeholder(feature: fs.Feature, rows: int) -> pa.Array:
+    n = rows * (feature.length or 1)
+    if feature.is_string:
+        values = pa.array([fs.PAD] * n, pa.string())
+    else:
+        fill = fs.NO_AGE if feature.name == fs.HIST_AGE_DAYS else 0.0
+        values = pa.array(np.full(n, fill, np.float32))
+    if feature.length is None:
+        return values
+    offsets = pa.array(np.arange(0, n + 1, feature.length, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values)
+
+
+def _lookup(table: pa.Table, key: str, keys: pa.Array, columns: tuple[str, ...]) -> pa.Table:
+    """``columns`` of ``table`` for each of ``keys`` (nulls where a key is absent), in order."""
+    if table.num_rows == 0:
+        return pa.table({c: pa.nulls(len(keys), table.schema.field(c).type) for c in columns})
+    index = pc.index_in(keys.cast(pa.string()), value_set=table[key].combine_chunks())
+    valid = pc.is_valid(index)
+    taken = table.select(list(columns)).take(pc.fill_null(index, 0))
+    return pa.table(
+        {c: pc.if_else(valid, taken[c], pa.scalar(None, taken[c].type)) for c in columns}
+    )

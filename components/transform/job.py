@@ -1,7 +1,8 @@
-"""I/O shell of the transform stage: ingested tables in, transformed examples and graph out."""
+"""I/O shell of the transform stage: ingested tables in, feature rows and the TFT graph out."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -9,62 +10,114 @@ import tempfile
 import time
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from components.ingest import layout
 from components.transform import outputs
 from components.transform.beam import analyze_and_transform
 from components.transform.config import TransformConfig
-from components.transform.examples import build_examples, build_requests
-from components.transform.preprocessing import make_preprocessing_fn
-from schemas import EVENTS, ITEMS, SCHEMA_VERSION
-from schemas.features import example_feature_spec
+from components.transform.examples import Context, build_catalog, build_examples, build_requests
+from components.transform.preprocessing import example_output_names, make_preprocessing_fn
+from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
+from schemas import features as fs
+from schemas.tables import USER_ID
 
 logger = logging.getLogger(__name__)
 
 TRAIN, EVAL, TEST = layout.TRAIN, layout.EVAL, layout.TEST
 
 
+def read_context(data_dir: str) -> Context:
+    """Every canonical table ingest wrote, all windows (lookups only see the past)."""
+
+    def windows(table: str) -> pa.Table:
+        return pa.concat_tables(layout.read_table(data_dir, table, s) for s in layout.TIME_SPLITS)
+
+    return Context(
+        users=layout.read_table(data_dir, USERS.name),
+        items=layout.read_table(data_dir, ITEMS.name),
+        events=windows(EVENTS.name),
+        reviews=windows(REVIEWS.name),
+        user_links=layout.read_table(data_dir, USER_RELATIONS.name),
+        item_links=layout.read_table(data_dir, ITEM_RELATIONS.name),
+    )
+
+
+def cutoffs(data_dir: str) -> dict[str, int]:
+    """Window starts in epoch microseconds: eval starts at train_end, test at eval_end."""
+    with open(os.path.join(data_dir, layout.MANIFEST)) as f:
+        manifest = json.load(f)
+
+    def us(text: str) -> int:
+        return int(dt.datetime.fromisoformat(text).timestamp() * 1_000_000)
+
+    return {EVAL: us(manifest["train_end"]), TEST: us(manifest["eval_end"])}
+
+
+def is_catalog_batch(batch: pa.RecordBatch) -> pa.Array:
+    """Catalog rows of a transformed batch: their user id is padding (transformed to 0)."""
+    user = batch.column(batch.schema.get_field_index(fs.transformed_name(USER_ID)))
+    return pc.equal(pc.list_element(user, 0), 0)
+
+
 def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformConfig) -> dict:
-    """Build examples for the train and eval windows and run TFT over them.
+    """Build feature rows for the train and eval windows and the catalog, then run TFT.
 
     Args:
         data_dir: An ingest output directory.
-        examples_dir: Output: ``raw/<split>/*.parquet`` and ``<split>/*.tfrecord.gz``.
-        transform_dir: Output: the TFT transform graph (``transform_fn/``,
-            ``transformed_metadata/``).
+        examples_dir: Output (see ``components.transform.outputs``).
+        transform_dir: Output: the TFT transform graph.
         config: Transform settings.
 
     Returns:
-        The manifest written to ``examples_dir/manifest.json`` (rows per split, timing).
+        The manifest written to ``examples_dir/manifest.json`` (rows, counts of rows with no
+        history / text / image, timing).
     """
     started = time.monotonic()
-    items = layout.read_table(data_dir, ITEMS.name, layout.ALL)
-    rows = {}
-    patterns = {}
+    ctx = read_context(data_dir)
+    starts = cutoffs(data_dir)
+    rows, summary = {}, {}
     for split in (TRAIN, EVAL):
-        events = layout.read_table(data_dir, EVENTS.name, split)
-        examples = build_examples(events, items)
+        window = layout.read_table(data_dir, EVENTS.name, split)
+        examples = build_examples(ctx, window)
         rows[split] = examples.num_rows
-        raw_dir = outputs.raw_examples_dir(examples_dir, split)
-        os.makedirs(raw_dir, exist_ok=True)
-        pq.write_table(examples, os.path.join(raw_dir, "part-00000.parquet"))
-        patterns[split] = os.path.join(raw_dir, "*.parquet")
-    # Requests as of each window's start: eval users have the train window as history; test
-    # users have train + eval.
-    history = layout.read_table(data_dir, EVENTS.name, TRAIN)
-    for split in (EVAL, TEST):
-        os.makedirs(os.path.dirname(outputs.requests_path(examples_dir, split)), exist_ok=True)
-        pq.write_table(build_requests(history), outputs.requests_path(examples_dir, split))
-        history = pa.concat_tables([history, layout.read_table(data_dir, EVENTS.name, split)])
+        summary[split] = describe(examples)
+        os.makedirs(outputs.raw_examples_dir(examples_dir, split), exist_ok=True)
+        pq.write_table(
+            examples,
+            os.path.join(outputs.raw_examples_dir(examples_dir, split), outputs.RAW_EXAMPLES_FILE),
+        )
     if rows[TRAIN] == 0:
         raise ValueError(f"{data_dir}: the train window has no events; nothing to learn from")
+    catalog = build_catalog(ctx, starts[EVAL])
+    pq.write_table(catalog, outputs.raw_catalog_path(examples_dir))
+    summary["catalog"] = describe(catalog)
+    for split in (EVAL, TEST):
+        before = pc.less(
+            ctx.events[EVENTS.time_column],
+            pa.scalar(starts[split], pa.int64()).cast(
+                ctx.events.schema.field(EVENTS.time_column).type
+            ),
+        )
+        users = pc.unique(ctx.events.filter(before)[USER_ID].combine_chunks())
+        users = pc.take(users, pc.array_sort_indices(users))
+        path = outputs.requests_path(examples_dir, split)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pq.write_table(build_requests(ctx, users, starts[split]), path)
+    feature_time = time.monotonic() - started
     with tempfile.TemporaryDirectory(prefix="tft-") as temp_dir:
         analyze_and_transform(
-            train_pattern=patterns[TRAIN],
-            eval_pattern=patterns[EVAL] if rows[EVAL] else None,
-            feature_spec=example_feature_spec(),
+            analyze_pattern=os.path.join(outputs.raw_examples_dir(examples_dir, TRAIN), "*"),
+            eval_pattern=(
+                os.path.join(outputs.raw_examples_dir(examples_dir, EVAL), "*")
+                if rows[EVAL]
+                else None
+            ),
+            feature_spec=fs.example_feature_spec(),
             preprocessing_fn=make_preprocessing_fn(config),
+            is_catalog_row=is_catalog_batch,
+            example_outputs=example_output_names(),
             transform_dir=transform_dir,
             examples_dir=examples_dir,
             temp_dir=temp_dir,
@@ -73,6 +126,9 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "rows": rows,
+        "catalog_items": catalog.num_rows,
+        "summary": summary,
+        "feature_seconds": round(feature_time, 2),
         "seconds": round(time.monotonic() - started, 2),
         "beam_args": list(config.beam_args),
     }
@@ -80,3 +136,18 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         json.dump(manifest, f, indent=2)
     logger.info("transform done rows=%s seconds=%s", rows, manifest["seconds"])
     return manifest
+
+
+def describe(rows: pa.Table) -> dict[str, int]:
+    """Counts of rows with no history, no text, no image (defined features, never dropped)."""
+
+    def empty_first(name: str) -> int:
+        first = pc.list_element(rows[name], 0)
+        return int(pc.sum(pc.equal(pc.binary_length(first), 0)).as_py() or 0)
+
+    return {
+        "rows": rows.num_rows,
+        "no_history": empty_first(fs.HIST_ITEM_IDS),
+        "no_user_text": empty_first(fs.USER_TEXT),
+        "no_image": empty_first(fs.IMAGE),
+    }

@@ -1,8 +1,9 @@
 """Where transform output lives; train and evaluate import this, never retype the paths.
 
 ```
-<examples>/raw/<split>/part-00000.parquet        raw examples (TFT input)
-<examples>/<split>/part-*.tfrecord.gz            transformed tf.Examples (train, eval)
+<examples>/raw/<split>/examples.parquet         raw examples (TFT input)
+<examples>/raw/train/catalog.parquet            raw catalog rows as of the train cut-off
+<examples>/<split>/part-*.tfrecord.gz            transformed examples (train, eval)
 <examples>/requests/<split>/part-00000.parquet   serving requests as of the split's start
 <examples>/manifest.json
 <transform_graph>/transform_fn, transformed_metadata   the TFT graph
@@ -16,6 +17,8 @@ import os
 MANIFEST = "manifest.json"
 REQUESTS_DIR = "requests"
 RAW_DIR = "raw"
+RAW_EXAMPLES_FILE = "examples.parquet"
+RAW_CATALOG_FILE = "catalog.parquet"
 
 
 def requests_path(examples_dir: str, split: str) -> str:
@@ -31,3 +34,8 @@ def raw_examples_dir(examples_dir: str, split: str) -> str:
 def transformed_pattern(examples_dir: str, split: str) -> str:
     """Glob of the transformed TFRecords of ``split``."""
     return os.path.join(examples_dir, split, "*.tfrecord.gz")
+
+
+def raw_catalog_path(examples_dir: str) -> str:
+    """Raw catalog rows (every item's content and popularity as of the train cut-off)."""
+    return os.path.join(examples_dir, RAW_DIR, "train", RAW_CATALOG_FILE)

@@ -24,3 +24,17 @@ def test_popularity_orders_by_count_then_id():
 
 def test_exclude_history_skips_seen_and_stops_at_depth():
     assert exclude_history(["a", "b", "c", "d"], {"b"}, depth=2) == ["a", "c"]
+
+
+def test_warm_targets_keep_train_window_items_and_drop_users_left_empty():
+    from components.evaluate.protocol import EvalSet, warm_only
+
+    s = EvalSet(users=["u1", "u2"], history=[{"a"}, {"b"}], targets=[{"c", "new"}, {"new"}])
+    w = warm_only(s, {"a", "b", "c"})
+    assert (w.users, w.targets) == (["u1"], [{"c"}])
+
+
+def test_interaction_counts_count_every_event():
+    from components.evaluate.protocol import interaction_counts
+
+    assert interaction_counts(events([("u", "a"), ("u", "a"), ("v", "b")])) == {"u": 2, "v": 1}

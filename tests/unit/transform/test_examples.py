@@ -1,56 +1,152 @@
+import datetime as dt
+
+import numpy as np
 import pyarrow as pa
+import pytest
 
-from components.transform.examples import build_examples, build_requests, item_text
-from schemas import EVENTS, ITEMS
-from schemas.features import QUERY_FEATURES, example_arrow_schema
-from schemas.tables import DESCRIPTION, EVENT_TYPE, ITEM_ID, TITLE, USER_ID, VALUE
+from components.transform.examples import (
+    Context,
+    build_catalog,
+    build_examples,
+    build_requests,
+    item_text,
+    labels,
+)
+from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, USER_RELATIONS, USERS
+from schemas import features as fs
+from schemas.tables import (
+    DESCRIPTION,
+    DST_ITEM,
+    DST_USER,
+    EVENT_TYPE,
+    ITEM_ID,
+    KIND,
+    QUERY,
+    RATING,
+    SRC_ITEM,
+    SRC_USER,
+    TEXT,
+    TITLE,
+    TS,
+    USER_ID,
+    VALUE,
+)
+
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
-def items():
-    rows = {ITEM_ID: ["i1", "i2"], TITLE: ["Red  Mug", None], DESCRIPTION: [None, "soft wool"]}
-    return pa.table({c.name: pa.array(rows.get(c.name, [None, None]), c.type) for c in ITEMS})
+def at(day: float) -> dt.datetime:
+    return T0 + dt.timedelta(days=day)
 
 
-def events(rows):
-    cols = {name: [r.get(name) for r in rows] for name in EVENTS.names}
+def us(day: float) -> int:
+    return int(at(day).timestamp() * 1_000_000)
+
+
+def table(schema_table, rows):
     return pa.table(
-        {
-            c.name: pa.array(cols[c.name], c.type)
-            for c in EVENTS
-            if c.name in (USER_ID, ITEM_ID, EVENT_TYPE, VALUE)
-        }
+        {c.name: pa.array([r.get(c.name) for r in rows], c.type) for c in schema_table},
+        schema=schema_table.arrow_schema(),
     )
+
+
+EVENT_ROWS = [
+    {USER_ID: "u1", ITEM_ID: "i1", EVENT_TYPE: "view", TS: at(1), QUERY: "red mug"},
+    {USER_ID: "u1", ITEM_ID: "i2", EVENT_TYPE: "purchase", TS: at(2)},
+    {USER_ID: "u2", ITEM_ID: "i2", EVENT_TYPE: "view", TS: at(2.5)},
+    {USER_ID: "u1", ITEM_ID: "i3", EVENT_TYPE: "rating", VALUE: 5.0, TS: at(3)},
+]
+
+
+def context(events=EVENT_ROWS):
+    return Context(
+        users=table(USERS, [{USER_ID: "u1", "country": "FR"}, {USER_ID: "u2"}]),
+        items=table(
+            ITEMS,
+            [
+                {ITEM_ID: "i1", TITLE: "Red Mug"},
+                {ITEM_ID: "i2"},
+                {ITEM_ID: "i3", DESCRIPTION: "soft wool"},
+            ],
+        ),
+        events=table(EVENTS, events),
+        reviews=table(
+            REVIEWS, [{USER_ID: "u1", ITEM_ID: "i2", RATING: 4.0, TEXT: "great gift", TS: at(2.2)}]
+        ),
+        user_links=table(
+            USER_RELATIONS, [{SRC_USER: "u1", DST_USER: "u2", KIND: "follow", TS: at(0.5)}]
+        ),
+        item_links=table(ITEM_RELATIONS, [{SRC_ITEM: "i1", DST_ITEM: "i2", KIND: "also_bought"}]),
+    )
+
+
+def values(rows: pa.Table, name: str) -> list:
+    return [v[0] if fs.feature(name).length is None else v for v in rows[name].to_pylist()]
 
 
 def test_item_text_joins_title_and_description_without_nulls():
-    assert item_text(items())["item_text"].to_pylist() == ["Red  Mug", "soft wool"]
+    items = context().items
+    assert item_text(items).to_pylist() == ["Red Mug", "", "soft wool"]
 
 
-def test_examples_keep_event_order_labels_and_text():
-    ev = events(
-        [
-            {USER_ID: "u2", ITEM_ID: "i2", EVENT_TYPE: "rating", VALUE: 4.0},
-            {USER_ID: "u1", ITEM_ID: "i1", EVENT_TYPE: "click"},
-            {USER_ID: "u1", ITEM_ID: "i9", EVENT_TYPE: "purchase"},  # not in the catalog
-        ]
-    )
-    out = build_examples(ev, items())
-    assert out.schema == example_arrow_schema()
-    assert out.to_pylist() == [
-        {"user_id": [b"u2"], "item_id": [b"i2"], "item_text": [b"soft wool"], "label": [4.0]},
-        {"user_id": [b"u1"], "item_id": [b"i1"], "item_text": [b"Red  Mug"], "label": [1.0]},
-        {"user_id": [b"u1"], "item_id": [b"i9"], "item_text": [b""], "label": [1.0]},
+def test_labels_mark_purchases_carts_and_good_ratings():
+    label, weight = labels(context().events)
+    assert label.to_pylist() == [0.0, 1.0, 0.0, 1.0]
+    assert weight.to_pylist() == [1.0] * 4
+
+
+def test_an_example_sees_only_what_happened_before_its_event():
+    ctx = context()
+    ex = build_examples(ctx, ctx.events)
+    assert ex.schema == fs.example_arrow_schema()
+    # The rating of i3 by u1 at day 3 (the fourth event):
+    hist = values(ex, fs.HIST_ITEM_IDS)[3]
+    assert hist[:3] == [b"i2", b"i1", b""]  # most recent first, padded
+    assert values(ex, fs.HIST_EVENT_TYPES)[3][:2] == [b"purchase", b"view"]
+    assert values(ex, fs.HIST_AGE_DAYS)[3][:3] == pytest.approx([1.0, 2.0, -1.0])
+    assert values(ex, fs.N_EVENTS)[3] == 2.0 and values(ex, fs.N_PURCHASES)[3] == 1.0
+    assert values(ex, fs.USER_TEXT)[3] == b"great gift red mug"  # review (2.2), query (1)
+    assert values(ex, fs.FRIEND_IDS)[3][:2] == [b"u2", b""]
+    assert values(ex, fs.FRIEND_ITEM_IDS)[3][0] == b"i2"  # u2 viewed i2 at day 2.5
+    assert values(ex, "country")[3] == b"FR"
+    # The very first event has no history at all, and a defined (empty) one.
+    assert values(ex, fs.N_EVENTS)[0] == 0.0 and values(ex, fs.USER_TEXT)[0] == b""
+    # Item popularity counts interactions with the item strictly before the event.
+    assert values(ex, fs.ITEM_POPULARITY) == [0.0, 0.0, 1.0, 0.0]
+
+
+def test_catalog_rows_hold_content_and_placeholder_queries():
+    cat = build_catalog(context(), us(10))
+    assert values(cat, USER_ID) == [b"", b"", b""]
+    assert values(cat, fs.ITEM_TEXT) == [b"Red Mug", b"", b"soft wool"]
+    assert values(cat, fs.NEIGHBOR_ITEM_IDS)[0][:2] == [b"i2", b""]
+    assert values(cat, fs.ITEM_POPULARITY) == [1.0, 2.0, 1.0]
+
+
+def test_requests_for_an_unknown_user_are_defined_and_empty():
+    req = build_requests(context(), pa.array(["nobody"]), us(10))
+    assert req.schema == fs.request_arrow_schema()
+    row = req.to_pylist()[0]
+    assert row[fs.N_EVENTS] == 0.0 and set(row[fs.HIST_ITEM_IDS]) == {""}
+
+
+def test_no_feature_depends_on_anything_at_or_after_its_cut_off():
+    """Leakage: adding events at or after a cut-off changes no request or example before it."""
+    rng = np.random.default_rng(0)
+    later = [
+        {
+            USER_ID: str(rng.choice(["u1", "u2"])),
+            ITEM_ID: str(rng.choice(["i1", "i2", "i3"])),
+            EVENT_TYPE: str(rng.choice(["view", "purchase"])),
+            TS: at(3 + rng.random() * 5),
+            QUERY: "leak",
+        }
+        for _ in range(50)
     ]
-
-
-def test_requests_are_one_sorted_row_per_user_with_query_features_only():
-    ev = events(
-        [
-            {USER_ID: "u2", ITEM_ID: "i1", EVENT_TYPE: "view"},
-            {USER_ID: "u1", ITEM_ID: "i2", EVENT_TYPE: "view"},
-            {USER_ID: "u2", ITEM_ID: "i2", EVENT_TYPE: "click"},
-        ]
-    )
-    out = build_requests(ev)
-    assert out.column_names == list(QUERY_FEATURES)
-    assert out[USER_ID].to_pylist() == ["u1", "u2"]
+    base, grown = context(), context(EVENT_ROWS + later)
+    users = pa.array(["u1", "u2"])
+    assert build_requests(base, users, us(3)).equals(build_requests(grown, users, us(3)))
+    window = base.events  # the original four events: features strictly before each of them
+    assert build_examples(base, window).equals(build_examples(grown, window))
+    # ...and the check can fail: a cut-off after the new events does see them.
+    assert not build_requests(base, users, us(9)).equals(build_requests(grown, users, us(9)))

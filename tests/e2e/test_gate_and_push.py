@@ -1,0 +1,217 @@
+"""Evaluate and push on real models trained on the bundled sample.
+
+A good model (the real stages) and a planted worse one (the same trainer on events whose item ids
+were shuffled across rows) are evaluated through their exported SavedModels; the metrics agree
+with an independent numpy recomputation; the worse model is not pushed; bad inputs give a
+decision with its reason.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from components.evaluate.config import EvaluateConfig
+from components.evaluate.gates import NO_EVAL_USERS
+from components.evaluate.job import CANDIDATE, IN_SERVICE, MOST_POPULAR, run
+from components.ingest import layout
+from components.push import registry
+from components.push.job import NotBlessed
+from components.push.job import run as push_run
+from components.transform.outputs import requests_path
+from tests.e2e.test_pipeline_local import TINY
+
+NAME = "shoprec"
+
+
+def stage(*args):
+    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True)
+
+
+def build(work, data):
+    examples, graph, model = work / "examples", work / "tg", work / "model"
+    stage("components.transform", "--data", str(data), "--examples", str(examples),
+          "--transform-graph", str(graph))  # fmt: skip
+    stage("components.train", "--data", str(data), "--examples", str(examples),
+          "--transform-graph", str(graph), "--model", str(model), "--epochs", "3")  # fmt: skip
+    return {"data": data, "examples": examples, "graph": graph, "model": model}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    work = tmp_path_factory.mktemp("gate")
+    data = work / "data"
+    stage("components.ingest", "--input", str(TINY), "--out", str(data),
+          "--now", "2026-11-24T00:00:00Z", "--quiet")  # fmt: skip
+    good = build(work / "good", data)
+    shuffled = work / "shuffled-data"
+    shutil.copytree(data, shuffled)
+    path = layout.table_path(shuffled, "events", layout.TRAIN)
+    events = pq.read_table(path)
+    perm = np.random.default_rng(0).permutation(events.num_rows)
+    item = events.schema.get_field_index("item_id")
+    pq.write_table(events.set_column(item, "item_id", events["item_id"].take(perm)), path)
+    worse = build(work / "worse", shuffled)
+    return {"work": work, "good": good, "worse": worse, "data": data}
+
+
+def evaluate(world, model, root, out, **config):
+    config = {"infra_requests": 0} | config
+    data_dir, extra = config.pop("data_dir", world["data"]), config.pop("extra", None)
+    return run(
+        data_dir=str(data_dir),
+        examples_dir=str(world["good"]["examples"]),
+        model_dir=str(model),
+        model_root=str(root),
+        model_name=NAME,
+        metrics_path=str(out / "metrics.json"),
+        blessing_path=str(out / "blessing.json"),
+        config=EvaluateConfig(**config),
+        extra_models=extra,
+    )
+
+
+def push(world, model, out, root, **kw):
+    return push_run(
+        model_dir=str(model),
+        metrics_path=str(out / "metrics.json"),
+        blessing_path=str(out / "blessing.json"),
+        data_manifest_path=str(world["data"] / layout.MANIFEST),
+        model_root=str(root),
+        model_name=NAME,
+        transform_dir=str(world["good"]["graph"]),
+        **kw,
+    )
+
+
+@pytest.mark.slow
+def test_metrics_agree_with_an_independent_numpy_recomputation(world, tmp_path):
+    result = evaluate(world, world["good"]["model"], tmp_path / "root", tmp_path)
+    ours = result["metrics"]["models"][CANDIDATE]
+    # Independent: the query_embedding signature + items.parquet, ranked by dot product.
+    before = layout.read_table(world["data"], "events", layout.TRAIN).to_pylist()
+    after = layout.read_table(world["data"], "events", layout.EVAL).to_pylist()
+    seen, new = {}, {}
+    for r in before:
+        seen.setdefault(r["user_id"], set()).add(r["item_id"])
+    for r in after:
+        new.setdefault(r["user_id"], set()).add(r["item_id"])
+    users = sorted(u for u in new if u in seen and new[u] - seen[u])
+    assert result["metrics"]["eval_users"] == len(users) > 20
+    model = tf.saved_model.load(str(world["good"]["model"] / "serving"))
+    q = model.signatures["query_embedding"](user_id=tf.constant(users))["embedding"].numpy()
+    items = pq.read_table(world["good"]["model"] / "embeddings" / "items.parquet")
+    ids = np.array(items["item_id"].to_pylist())
+    emb = np.array(items["embedding"].to_pylist(), dtype=np.float32)
+    scores = q @ emb.T
+    for k in (10, 20, 50, 100):
+        recall, ndcg = [], []
+        for u, user in enumerate(users):
+            s = scores[u].copy()
+            s[np.isin(ids, list(seen[user]))] = -np.inf
+            top = ids[np.argsort(-s, kind="stable")[:k]]
+            targets = new[user] - seen[user]
+            hit = np.isin(top, list(targets))
+            recall.append(hit.sum() / len(targets))
+            gains = hit / np.log2(np.arange(2, len(top) + 2))
+            ideal = (1 / np.log2(np.arange(2, min(len(targets), k) + 2))).sum()
+            ndcg.append(gains.sum() / ideal)
+        assert ours[f"recall@{k}"] == pytest.approx(np.mean(recall), abs=1e-9), k
+        assert ours[f"ndcg@{k}"] == pytest.approx(np.mean(ndcg), abs=1e-9), k
+
+
+@pytest.mark.slow
+def test_good_model_is_blessed_pushed_and_a_planted_worse_one_is_not(world, tmp_path):
+    root = tmp_path / "root"
+    first = evaluate(world, world["good"]["model"], root, tmp_path / "a", infra_requests=16)
+    assert first["blessing"]["blessed"], first["blessing"]["reasons"]
+    assert first["blessing"]["infra"]["ok"]
+    version = push(world, world["good"]["model"], tmp_path / "a", root)["version"]
+    files = registry.verify_version(str(root), NAME, version)["files"]
+    assert any(f.startswith("transform_graph/") for f in files)
+
+    worse = evaluate(world, world["worse"]["model"], root, tmp_path / "b")
+    verdict, metrics = worse["blessing"], worse["metrics"]
+    assert not verdict["blessed"] and verdict["in_service_version"] == version
+    assert any("in service" in r and r.endswith(": regression") for r in verdict["reasons"])
+    assert metrics["models"][CANDIDATE]["recall@20"] < metrics["models"][IN_SERVICE]["recall@20"]
+    interval = metrics["comparisons"]["headline"]["recall@50"]
+    # Refused by the rule (lower bound below -tolerance) on a real drop, not on a tie.
+    assert interval["mean"] < 0 and interval["low"] < -0.005
+    with pytest.raises(NotBlessed):
+        push(world, world["worse"]["model"], tmp_path / "b", root)
+    assert registry.read_latest(str(root), NAME) == version
+    assert registry.list_versions(str(root), NAME) == [version]
+
+
+@pytest.mark.slow
+def test_force_bless_pushes_the_worse_model_with_who_and_why(world, tmp_path):
+    root = tmp_path / "root"
+    evaluate(world, world["good"]["model"], root, tmp_path / "a")
+    first = push(world, world["good"]["model"], tmp_path / "a", root)["version"]
+    forced = evaluate(world, world["worse"]["model"], root, tmp_path / "b",
+                      force_bless_by="ana", force_bless_reason="planned reset")  # fmt: skip
+    assert forced["blessing"]["blessed"] and not forced["blessing"]["gate_passed"]
+    out = push(world, world["worse"]["model"], tmp_path / "b", root,
+               now=None)  # fmt: skip
+    manifest = registry.read_manifest(str(root), NAME, out["version"])
+    assert manifest["blessing"]["forced"] == {"by": "ana", "reason": "planned reset"}
+    assert manifest["parent_version"] == first
+
+
+@pytest.mark.slow
+def test_bad_inputs_give_a_decision_with_its_reason(world, tmp_path):
+    root = tmp_path / "root"
+    evaluate(world, world["good"]["model"], root, tmp_path / "a")
+    version = push(world, world["good"]["model"], tmp_path / "a", root)["version"]
+
+    # The model in service was tampered with: judged on thresholds alone, and said so.
+    history = root / NAME / version / "model" / "history.json"
+    saved = history.read_bytes()
+    history.write_text("{}")
+    got = evaluate(world, world["good"]["model"], root, tmp_path / "c")["blessing"]
+    assert got["blessed"]
+    assert any("cannot be re-evaluated" in r and "checksum differs" in r for r in got["reasons"])
+    history.write_bytes(saved)
+
+    # LATEST names a version that is not there.
+    (root / NAME / registry.LATEST).write_text("20990101T000000Z\n")
+    got = evaluate(world, world["good"]["model"], root, tmp_path / "d")["blessing"]
+    assert any("20990101T000000Z" in r and "not complete" in r for r in got["reasons"])
+
+    # A corrupt candidate: not blessed, with the reason; both documents still written.
+    broken = tmp_path / "broken"
+    shutil.copytree(world["good"]["model"], broken)
+    (broken / "serving" / "saved_model.pb").write_bytes(b"garbage")
+    got = evaluate(world, broken, tmp_path / "empty-root", tmp_path / "e")
+    assert not got["blessing"]["blessed"]
+    assert any("not a loadable SavedModel" in r for r in got["blessing"]["reasons"])
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["unavailable"][CANDIDATE]
+
+    # An eval window with no users.
+    empty = tmp_path / "no-users"
+    shutil.copytree(world["data"], empty)
+    path = layout.table_path(empty, "events", layout.EVAL)
+    pq.write_table(pq.read_table(path).slice(0, 0), path)
+    got = evaluate(world, world["good"]["model"], tmp_path / "r2", tmp_path / "f", data_dir=empty)
+    assert not got["blessing"]["blessed"] and NO_EVAL_USERS in got["blessing"]["reasons"]
+    assert got["metrics"]["eval_users"] == 0
+
+
+@pytest.mark.slow
+def test_extra_models_are_reported_beside_the_candidate(world, tmp_path):
+    got = evaluate(world, world["good"]["model"], tmp_path / "root", tmp_path,
+                   extra={"id_only": str(world["worse"]["model"])})  # fmt: skip
+    models = got["metrics"]["models"]
+    assert set(models) == {CANDIDATE, MOST_POPULAR, "id_only"}
+    assert models["id_only"]["users"] == models[CANDIDATE]["users"]
+    cold = got["metrics"]["slices"]["activity=cold"]["models"]
+    assert set(cold) == set(models)
+    requests = pq.read_table(requests_path(str(world["good"]["examples"]), layout.EVAL))
+    assert isinstance(requests, pa.Table)

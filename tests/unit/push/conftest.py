@@ -1,0 +1,45 @@
+"""A small fake train output and the evaluate documents that bless it."""
+
+import json
+
+import pytest
+
+from components.evaluate.gates import BLESSING_SCHEMA
+from components.evaluate.metrics import METRICS_SCHEMA
+from components.push import registry
+
+
+def make_inputs(base, *, blessed=True, forced=None):
+    """Model, transform graph, evaluation docs and ingest manifest under ``base``."""
+    model = base / "model"
+    (model / "serving" / "variables").mkdir(parents=True)
+    (model / "serving" / "saved_model.pb").write_bytes(b"graph" * 100)
+    (model / "serving" / "variables" / "variables.data").write_bytes(bytes(range(256)) * 10)
+    (model / "history.json").write_text("{}")
+    graph = base / "tg"
+    (graph / "transform_fn").mkdir(parents=True)
+    (graph / "transform_fn" / "saved_model.pb").write_bytes(b"tft")
+    ev = base / "ev"
+    ev.mkdir()
+    blessing = {
+        "blessing_schema": BLESSING_SCHEMA,
+        "blessed": blessed,
+        "gate_passed": blessed and forced is None,
+        "forced": forced,
+        "reasons": ["test"],
+        "in_service_version": None,
+        "model_digest": registry.tree_digest(str(model)),
+    }
+    (ev / "blessing.json").write_text(json.dumps(blessing))
+    (ev / "metrics.json").write_text(json.dumps({"metrics_schema": METRICS_SCHEMA, "models": {}}))
+    data = base / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text(
+        json.dumps({"input": "x", "train_end": "t1", "eval_end": "t2", "now": "t3"})
+    )
+    return {"model": model, "graph": graph, "ev": ev, "data": data}
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return make_inputs(tmp_path)
