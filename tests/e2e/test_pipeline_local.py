@@ -12,6 +12,8 @@ import pathlib
 import subprocess
 import sys
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from kfp import components as kfp_components
 from kfp import local
@@ -19,17 +21,24 @@ from kfp import local
 import pipeline
 from components.ingest import layout
 from components.push import registry
+from components.transform.outputs import requests_path
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "fixtures" / "shop-tiny"
 
+# A fresh process with no project code: raw request rows (Parquet) in, top-K raw ids out.
 SERVE = """
 import os, sys, json
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-import tensorflow as tf
+import numpy as np, pyarrow.parquet as pq, tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
-out = model.signatures["serving_default"](user_id=tf.constant(json.loads(sys.argv[2])))
+serve = model.signatures["serving_default"]
+rows = pq.read_table(sys.argv[2])
+feed = {name: tf.constant(np.array(rows[name].to_pylist()), dtype=spec.dtype)
+        for name, spec in serve.structured_input_signature[1].items()}
+out = serve(**feed)
 print(json.dumps([[i.decode() for i in row] for row in out["item_ids"].numpy()]))
+assert not [m for m in sys.modules if m.startswith(("components", "schemas"))]
 """
 
 
@@ -87,10 +96,16 @@ def test_pushed_model_serves_raw_user_ids_in_a_fresh_process(two_runs):
     root, name = two_runs["model_root"], pipeline.MODEL_NAME
     version_dir = registry.version_dir(root, name, registry.read_latest(root, name))
     serving = os.path.join(version_dir, registry.MODEL_SUBDIR, "serving")
-    users = layout.read_table(only(f"{two_runs['roots'][0]}/*/ingest/data"), "users")
-    some = [*users.column(0).to_pylist()[:3], "never-seen-user"]
+    requests = pq.read_table(
+        requests_path(only(f"{two_runs['roots'][1]}/*/transform/examples"), layout.EVAL)
+    )
+    # Three known users and one the model has never seen (its id is OOV; its context counts).
+    some = requests.slice(0, 4).to_pylist()
+    some[3]["user_id"] = "never-seen-user"
+    path = os.path.join(str(two_runs["model_root"]), "..", "requests.parquet")
+    pq.write_table(pa.Table.from_pylist(some, schema=requests.schema), path)
     out = subprocess.run(
-        [sys.executable, "-c", SERVE, serving, json.dumps(some)],
+        [sys.executable, "-c", SERVE, serving, path],
         capture_output=True,
         text=True,
         check=True,

@@ -150,3 +150,17 @@ def test_no_feature_depends_on_anything_at_or_after_its_cut_off():
     assert build_examples(base, window).equals(build_examples(grown, window))
     # ...and the check can fail: a cut-off after the new events does see them.
     assert not build_requests(base, users, us(9)).equals(build_requests(grown, users, us(9)))
+
+
+def test_examples_are_first_interactions_labelled_by_whether_the_pair_converts():
+    funnel = [
+        {USER_ID: "u1", ITEM_ID: "i1", EVENT_TYPE: "view", TS: at(1)},
+        {USER_ID: "u1", ITEM_ID: "i1", EVENT_TYPE: "click", TS: at(1.1)},
+        {USER_ID: "u1", ITEM_ID: "i1", EVENT_TYPE: "purchase", TS: at(1.2)},
+        {USER_ID: "u1", ITEM_ID: "i2", EVENT_TYPE: "view", TS: at(2)},
+    ]
+    ctx = context(funnel)
+    ex = build_examples(ctx, ctx.events)
+    assert values(ex, ITEM_ID) == [b"i1", b"i2"]  # the click and purchase of i1 are not examples
+    assert values(ex, fs.LABEL) == [1.0, 0.0]  # i1 converted later in the window; i2 did not
+    assert values(ex, fs.HIST_ITEM_IDS)[1][:3] == [b"i1", b"i1", b"i1"]
