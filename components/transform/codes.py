@@ -24,9 +24,10 @@ def gather_strings(values: pa.Array, index: np.ndarray, *, pad: str) -> pa.Array
     """Strings of ``values`` at ``index`` (``[rows, k]``, -1 = pad) as a list<string> column."""
     rows, k = index.shape
     flat = index.reshape(-1)
-    taken = pc.take(values.cast(pa.string()), pa.array(np.where(flat < 0, 0, flat)))
-    if len(values) == 0:
+    if len(values) == 0:  # e.g. a data set without social links: every slot is padding
         taken = pa.nulls(len(flat), pa.string())
+    else:
+        taken = pc.take(values.cast(pa.string()), pa.array(np.where(flat < 0, 0, flat)))
     filled = pc.if_else(pa.array(flat < 0), pad, pc.fill_null(taken, pad))
     offsets = pa.array(np.arange(0, rows * k + 1, k, dtype=np.int32))
     return pa.ListArray.from_arrays(offsets, filled)

@@ -46,8 +46,11 @@ def user_relations(
     slots = lb.last(FRIENDS_LEN)
     friends = gather_strings(links[DST_USER].combine_chunks(), slots, pad=PAD)
     # Each neighbour's last item before the query time: one lookup per (query, slot).
-    friend_codes = np.where(
-        slots >= 0, encode(links[DST_USER], dictionary)[np.maximum(slots, 0)], -2
+    destinations = encode(links[DST_USER], dictionary)
+    friend_codes = (
+        np.where(slots >= 0, destinations[np.maximum(slots, 0)], -2)
+        if len(destinations)
+        else np.full(slots.shape, -2, dtype=np.int64)
     )
     per_slot = lookback(
         encode(events[USER_ID], dictionary),

@@ -164,3 +164,18 @@ def test_examples_are_first_interactions_labelled_by_whether_the_pair_converts()
     assert values(ex, ITEM_ID) == [b"i1", b"i2"]  # the click and purchase of i1 are not examples
     assert values(ex, fs.LABEL) == [1.0, 0.0]  # i1 converted later in the window; i2 did not
     assert values(ex, fs.HIST_ITEM_IDS)[1][:3] == [b"i1", b"i1", b"i1"]
+
+
+def test_a_data_set_without_links_or_reviews_gives_defined_empty_features():
+    """Real sets lack whole tables (Amazon: no user links): features are padding, not a crash."""
+    full = context()
+    bare = Context(
+        users=full.users, items=full.items, events=full.events,
+        reviews=full.reviews.slice(0, 0), user_links=full.user_links.slice(0, 0),
+        item_links=full.item_links.slice(0, 0),
+    )  # fmt: skip
+    ex = build_examples(bare, bare.events)
+    assert values(ex, fs.N_FRIENDS) == [0.0] * 4
+    assert {tuple(v) for v in values(ex, fs.FRIEND_ITEM_IDS)} == {(b"",) * fs.FRIEND_ITEMS_LEN}
+    assert values(build_catalog(bare, us(10)), fs.N_NEIGHBORS) == [0.0] * 3
+    assert values(ex, fs.USER_TEXT)[3] == b"red mug"  # the query is still there
