@@ -19,6 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
     parser.add_argument(
+        "--checkpoint-every-steps",
+        type=int,
+        default=TrainConfig.checkpoint_every_steps,
+        help="BackupAndRestore saves every N steps (a killed trainer resumes from there)",
+    )
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument(
         "--modalities",
         default="all",
         help='content modalities on: "all", "none" (ID only) or e.g. "text,image"',
@@ -29,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         embedding_dim=args.embedding_dim,
+        checkpoint_every_steps=args.checkpoint_every_steps,
+        seed=args.seed,
         modalities=parse_modalities(args.modalities),
     )
     manifest = run(

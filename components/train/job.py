@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -18,13 +22,14 @@ from components.train.data import make_dataset
 from components.train.export import (
     EMBEDDING,
     SERVING_DIR,
+    Recommender,
     build_recommender,
     embed_catalog,
     embeddings_table,
     save_recommender,
 )
 from components.train.model import TwoTowerModel
-from components.train.strategy import choose_strategy, use_mixed_precision
+from components.train.strategy import choose_strategy, is_chief, use_mixed_precision
 from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
 from components.transform import outputs
 from components.transform.preprocessing import vocabulary_name
@@ -41,6 +46,16 @@ BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 LOGS_DIR = "logs"
 MAX_POSITIVE_WEIGHT = 10.0
+
+
+class ResumePoint(tf.keras.callbacks.Callback):
+    """The optimizer step training starts from: 0, or where BackupAndRestore resumed."""
+
+    step = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Read the step after earlier callbacks restored the backup."""
+        self.step = int(self.model.optimizer.iterations.numpy())
 
 
 def vocabularies(transform_output: tft.TFTransformOutput, oov_buckets: int) -> Vocabularies:
@@ -138,25 +153,40 @@ def run(
         pattern = outputs.transformed_pattern(examples_dir, split)
         if not tf.io.gfile.glob(pattern):
             return None
+        # Multi-worker: shard batches, not files. FILE sharding needs a file per worker (the
+        # transform may write one) and would change each worker's steps per epoch, which the
+        # cardinality below states; with one worker this option does nothing.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
         return make_dataset(
             pattern,
             transform_output,
             batch_size=config.batch_size,
             shuffle=shuffle,
             seed=config.seed,
-        )
+        ).with_options(options)
 
+    resume = ResumePoint()
     callbacks = [
         tf.keras.callbacks.BackupAndRestore(
             os.path.join(model_dir, BACKUP_DIR), save_freq=config.checkpoint_every_steps
         ),
+        resume,  # after BackupAndRestore: sees the restored step
         tf.keras.callbacks.ModelCheckpoint(
             os.path.join(model_dir, CHECKPOINT_DIR, "epoch-{epoch:03d}"), save_weights_only=True
         ),
         tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR)),
     ]
+    # A known number of steps per epoch: BackupAndRestore needs it to resume mid-epoch (the
+    # interleaved TFRecords have unknown cardinality, and tf_keras then fails on restore with
+    # "unsupported operand type(s) for -: 'NoneType' and 'int'").
+    train = dataset("train", shuffle=True).apply(
+        tf.data.experimental.assert_cardinality(math.ceil(examples / config.batch_size))
+    )
     history = model.fit(
-        dataset("train", shuffle=True),
+        train,
         epochs=config.epochs,
         validation_data=dataset("eval", shuffle=False),
         callbacks=callbacks,
@@ -175,6 +205,68 @@ def run(
         item_embeddings=item_embeddings,
         k=config.top_k,
     )
+    # Every worker saves (saving may run collectives); only the chief writes to model_dir.
+    chief = is_chief(strategy)
+    out_dir = model_dir if chief else tempfile.mkdtemp(prefix="train-worker-")
+    try:
+        manifest = _write_outputs(
+            out_dir,
+            recommender=recommender,
+            item_ids=item_ids,
+            item_embeddings=item_embeddings,
+            examples_dir=examples_dir,
+            history=history,
+            facts={
+                "schema_version": SCHEMA_VERSION,
+                "config": {
+                    **{
+                        k: getattr(config, k)
+                        for k in config.__dataclass_fields__
+                        if k != "modalities"
+                    },
+                    "modalities": sorted(m.value for m in config.modalities),
+                },
+                "strategy": type(strategy).__name__,
+                "replicas": strategy.num_replicas_in_sync,
+                "chief": chief,
+                "weights_sha256": weights_digest(model),
+                "mixed_precision": mixed,
+                "examples": examples,
+                "resumed_at_step": resume.step,
+                "positive_share": round(positive_share, 4),
+                "positive_weight": round(positive_weight, 3),
+                "items_indexed": len(item_ids),
+                "train_seconds": round(train_seconds, 2),
+            },
+            started=started,
+        )
+    finally:
+        if not chief:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    logger.info("train done %s", manifest)
+    return manifest
+
+
+def weights_digest(model: tf.keras.Model) -> str:
+    """SHA-256 over every weight's bytes, in model order: the same digest = the same model."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def _write_outputs(
+    model_dir: str,
+    *,
+    recommender: Recommender,
+    item_ids: np.ndarray,
+    item_embeddings: np.ndarray,
+    examples_dir: str,
+    history: tf.keras.callbacks.History,
+    facts: dict,
+    started: float,
+) -> dict:
+    """SavedModel, embeddings, history and manifest into ``model_dir``; returns the manifest."""
     os.makedirs(os.path.join(model_dir, EMBEDDINGS_DIR), exist_ok=True)
     save_recommender(recommender, os.path.join(model_dir, SERVING_DIR))
     pq.write_table(
@@ -193,23 +285,10 @@ def run(
     with open(os.path.join(model_dir, HISTORY), "w") as f:
         json.dump(losses, f, indent=2)
     manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "config": {
-            **{k: getattr(config, k) for k in config.__dataclass_fields__ if k != "modalities"},
-            "modalities": sorted(m.value for m in config.modalities),
-        },
-        "strategy": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
-        "mixed_precision": mixed,
-        "examples": examples,
-        "positive_share": round(positive_share, 4),
-        "positive_weight": round(positive_weight, 3),
-        "items_indexed": len(item_ids),
-        "train_seconds": round(train_seconds, 2),
+        **facts,
         "total_seconds": round(time.monotonic() - started, 2),
         "final_loss": losses["loss"][-1],
     }
     with open(os.path.join(model_dir, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
-    logger.info("train done %s", manifest)
     return manifest

@@ -47,7 +47,11 @@ class TwoTowerModel(tfrs.Model):
             name="ranking_head",
         )
         self.ranking = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+            # SUM, averaged over the global batch in compute_loss: tf.distribute strategies
+            # refuse the default (AUTO) reduction ("Please use ... Reduction.SUM or NONE").
+            loss=tf.keras.losses.BinaryCrossentropy(
+                from_logits=True, reduction=tf.keras.losses.Reduction.SUM
+            ),
             metrics=[tf.keras.metrics.AUC(from_logits=True, name="ranking_auc")],
         )
 
@@ -77,7 +81,10 @@ class TwoTowerModel(tfrs.Model):
             label = features[xf(fs.LABEL)]
             logits = self.ranking_head(tf.concat([queries, candidates], axis=-1))
             class_weight = 1.0 + (self.positive_weight - 1.0) * label
-            loss += self.config.ranking_weight * self.ranking(
+            ranking = self.ranking(
                 labels=label[:, None], predictions=logits, sample_weight=weight * class_weight
             )
+            replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+            global_batch = tf.cast(tf.shape(label)[0] * replicas, ranking.dtype)
+            loss += self.config.ranking_weight * ranking / global_batch
         return loss

@@ -29,6 +29,20 @@ def choose_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the real outputs (the chief, or worker 0 without one).
+
+    Under MultiWorkerMirroredStrategy every worker must take part in saving (it may run
+    collectives), but only the chief writes to the shared output path; the others write to a
+    temporary directory (the tf.distribute multi-worker saving guidance).
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if task_type is None:
+        return True
+    return task_type == "chief" or (task_type == "worker" and resolver.task_id == 0)
+
+
 def use_mixed_precision(wanted: bool | None) -> bool:
     """Set the Keras mixed_float16 policy when asked, or (None) exactly when a GPU is present."""
     on = bool(tf.config.list_physical_devices("GPU")) if wanted is None else wanted
