@@ -16,9 +16,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", required=True, help="output: transformed examples")
     parser.add_argument("--transform-graph", required=True, help="output: TFT transform graph")
     parser.add_argument("--max-text-tokens", type=int, default=TransformConfig.max_text_tokens)
+    parser.add_argument(
+        "--cache-dir", help="analyzer cache, one span per --span-days UTC days (default: no cache)"
+    )
+    parser.add_argument("--span-days", type=int, default=TransformConfig.span_days)
     args, beam_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = TransformConfig(max_text_tokens=args.max_text_tokens, beam_args=tuple(beam_args))
+    config = TransformConfig(
+        max_text_tokens=args.max_text_tokens,
+        beam_args=tuple(beam_args),
+        cache_dir=args.cache_dir,
+        span_days=args.span_days,
+    )
     manifest = run(args.data, args.examples, args.transform_graph, config)
     print(json.dumps(manifest, indent=2))
     return 0

@@ -196,6 +196,11 @@ def build_examples(ctx: Context, window: pa.Table) -> pa.Table:
     return to_feature_table(columns, window.num_rows)
 
 
+def example_times(ctx: Context, window: pa.Table) -> np.ndarray:
+    """``[examples]`` int64 epoch microseconds of the event of each ``build_examples`` row."""
+    return micros(window.filter(pa.array(first_interactions(ctx, window)))[TS])
+
+
 def build_catalog(ctx: Context, at_micros: int) -> pa.Table:
     """One row per catalog item with its content and its popularity as of ``at_micros``.
 

@@ -9,6 +9,7 @@ import os
 import tempfile
 import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -17,7 +18,13 @@ from components.ingest import layout
 from components.transform import outputs
 from components.transform.beam import analyze_and_transform
 from components.transform.config import TransformConfig
-from components.transform.examples import Context, build_catalog, build_examples, build_requests
+from components.transform.examples import (
+    Context,
+    build_catalog,
+    build_examples,
+    build_requests,
+    example_times,
+)
 from components.transform.preprocessing import example_output_names, make_preprocessing_fn
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
 from schemas import features as fs
@@ -77,10 +84,18 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
     started = time.monotonic()
     ctx = read_context(data_dir)
     starts = cutoffs(data_dir)
-    rows, summary = {}, {}
+    rows, summary, spans = {}, {}, {}
     for split in (TRAIN, EVAL):
         window = layout.read_table(data_dir, EVENTS.name, split)
         examples = build_examples(ctx, window)
+        if split == TRAIN and config.cache_dir is not None:
+            spans = write_spans(
+                examples,
+                example_times(ctx, window),
+                examples_dir,
+                days=config.span_days,
+                cutoff_micros=starts[EVAL],
+            )
         rows[split] = examples.num_rows
         summary[split] = describe(examples)
         os.makedirs(outputs.raw_examples_dir(examples_dir, split), exist_ok=True)
@@ -93,6 +108,9 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
     catalog = build_catalog(ctx, starts[EVAL])
     pq.write_table(catalog, outputs.raw_catalog_path(examples_dir))
     summary["catalog"] = describe(catalog)
+    if spans:
+        # The catalog is as of this run's cut-off: a new span every night, never reused.
+        spans[f"catalog-{starts[EVAL]}"] = outputs.raw_catalog_path(examples_dir)
     for split in (EVAL, TEST):
         before = pc.less(
             ctx.events[EVENTS.time_column],
@@ -107,7 +125,7 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         pq.write_table(build_requests(ctx, users, starts[split]), path)
     feature_time = time.monotonic() - started
     with tempfile.TemporaryDirectory(prefix="tft-") as temp_dir:
-        analyze_and_transform(
+        analyzed = analyze_and_transform(
             analyze_pattern=os.path.join(outputs.raw_examples_dir(examples_dir, TRAIN), "*"),
             eval_pattern=(
                 os.path.join(outputs.raw_examples_dir(examples_dir, EVAL), "*")
@@ -122,6 +140,8 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
             examples_dir=examples_dir,
             temp_dir=temp_dir,
             beam_args=config.beam_args,
+            spans=spans or None,
+            cache_dir=config.cache_dir,
         )
     manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -132,10 +152,47 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         "seconds": round(time.monotonic() - started, 2),
         "beam_args": list(config.beam_args),
     }
+    if config.cache_dir is not None:
+        manifest["spans"] = sorted(spans)
+        manifest["analyzed_spans"] = analyzed
     with open(os.path.join(examples_dir, outputs.MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
     logger.info("transform done rows=%s seconds=%s", rows, manifest["seconds"])
     return manifest
+
+
+def write_spans(
+    examples: pa.Table, times: np.ndarray, examples_dir: str, *, days: int, cutoff_micros: int
+) -> dict[str, str]:
+    """Write ``examples`` split into spans of ``days`` UTC days; ``{span name: Parquet path}``.
+
+    A span's name is its analyzer cache key, so it must name exactly its rows: spans are aligned
+    on the epoch (day number // ``days``) and named by their first day; a span the train cut-off
+    falls into is not complete yet (tomorrow's run adds rows to it), so its name also carries
+    the cut-off and no later run mistakes its cache for its own.
+
+    Args:
+        examples: Train-window example rows.
+        times: ``[rows]`` int64 epoch microseconds of each row's event.
+        examples_dir: Output root (see ``outputs.raw_span_path``).
+        days: UTC days per span.
+        cutoff_micros: End of the train window (epoch microseconds).
+    """
+    if len(times) != examples.num_rows:
+        raise ValueError(f"{len(times)} event times for {examples.num_rows} example rows")
+    day_number = np.asarray(times, dtype="datetime64[us]").astype("datetime64[D]").astype(np.int64)
+    first_day = (day_number // days) * days
+    paths = {}
+    for day in np.unique(first_day):
+        name = str(np.datetime64(int(day), "D"))
+        end_micros = int(day + days) * 86_400 * 1_000_000
+        if end_micros > cutoff_micros:
+            name = f"{name}-until-{cutoff_micros}"
+        path = outputs.raw_span_path(examples_dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pq.write_table(examples.filter(pa.array(first_day == day)), path)
+        paths[name] = path
+    return paths
 
 
 def describe(rows: pa.Table) -> dict[str, int]:

@@ -3,6 +3,7 @@
 ```
 <examples>/raw/<split>/examples.parquet         raw examples (TFT input)
 <examples>/raw/train/catalog.parquet            raw catalog rows as of the train cut-off
+<examples>/raw/spans/<day>/examples.parquet     train examples of one UTC day (analyzer cache on)
 <examples>/<split>/part-*.tfrecord.gz            transformed examples (train, eval)
 <examples>/requests/<split>/part-00000.parquet   serving requests as of the split's start
 <examples>/manifest.json
@@ -19,6 +20,7 @@ REQUESTS_DIR = "requests"
 RAW_DIR = "raw"
 RAW_EXAMPLES_FILE = "examples.parquet"
 RAW_CATALOG_FILE = "catalog.parquet"
+SPANS_DIR = "spans"
 
 
 def requests_path(examples_dir: str, split: str) -> str:
@@ -39,3 +41,8 @@ def transformed_pattern(examples_dir: str, split: str) -> str:
 def raw_catalog_path(examples_dir: str) -> str:
     """Raw catalog rows (every item's content and popularity as of the train cut-off)."""
     return os.path.join(examples_dir, RAW_DIR, "train", RAW_CATALOG_FILE)
+
+
+def raw_span_path(examples_dir: str, span: str) -> str:
+    """Raw train examples of one span (a UTC day, ``YYYY-MM-DD``), analyzed and cached alone."""
+    return os.path.join(examples_dir, RAW_DIR, SPANS_DIR, span, RAW_EXAMPLES_FILE)

@@ -1,0 +1,142 @@
+"""Transform wall time and peak RSS on generated events (100k; 1M with BENCH_BIG=1).
+
+Measured in one run on the same ingested data:
+- the project's transform (the CLI in a subprocess, so its peak RSS is its own), split into the
+  Arrow feature building (``feature_seconds`` of its manifest) and the rest (the TFT Beam run);
+- a bare TFT run over the same raw example rows (train examples + catalog) with the same
+  preprocessing_fn, analyze only: the overhead of our pipeline around TFT's analyzers;
+- the analyzer cache: a cold cached run, then a warm "next night" whose cache lacks the newest
+  span (and the catalog, new every night), against the uncached run.
+Figures go to tests/bench/results via ``bench_record``; nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+import pytest
+
+from components.sources.generate import generate_shop
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SPAN_DAYS = 30  # cached spans: 1-day spans (120 here) make a Beam graph too big for 2 cores
+SIZES = [100_000] + ([1_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
+POLL_S = 0.05
+NOW = "2026-11-24T00:00:00Z"
+
+
+def run_measured(cmd: list[str]) -> dict:
+    """Run ``cmd``; wall time and peak RSS (the process and its children), polled."""
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            rss = proc.memory_info().rss + sum(
+                c.memory_info().rss for c in proc.children(recursive=True)
+            )
+        except psutil.NoSuchProcess:
+            break
+        peak = max(peak, rss)
+        time.sleep(POLL_S)
+    _, stderr = proc.communicate()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd[2]} failed ({proc.returncode}): {stderr[-2000:]}")
+    return {"wall_s": wall, "peak_rss_bytes": peak}
+
+
+def bare_tft_analyze(pattern: str, out_dir: str) -> float:
+    """Seconds of TFT alone: read the Parquet rows, run the analyzers, write the graph."""
+    import apache_beam as beam
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tfx_bsl.tfxio.parquet_tfxio import ParquetTFXIO
+
+    from components.transform.beam import pipeline_options
+    from components.transform.config import TransformConfig
+    from components.transform.preprocessing import make_preprocessing_fn
+    from schemas import features as fs
+
+    spec = fs.example_feature_spec()
+    tfxio = ParquetTFXIO(
+        file_pattern=pattern,
+        column_names=list(spec),
+        schema=tft.DatasetMetadata.from_feature_spec(spec).schema,
+        telemetry_descriptors=["bench"],
+    )
+    start = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() as temp_dir,
+        beam.Pipeline(options=pipeline_options(())) as pipeline,
+        tft_beam.Context(temp_dir=temp_dir),
+    ):
+        transform_fn = (
+            pipeline | tfxio.BeamSource(),
+            tfxio.TensorAdapterConfig(),
+        ) | tft_beam.AnalyzeDataset(make_preprocessing_fn(TransformConfig()))
+        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("events", SIZES, ids=lambda n: f"{n // 1_000}k")
+def test_transform(events: int, tmp_path: pathlib.Path, bench_record) -> None:
+    raw, data, ex, tg = (str(tmp_path / n) for n in ("raw", "data", "ex", "tg"))
+    generate_shop(
+        raw, users=max(events // 50, 1_000), items=max(events // 200, 500), events=events, seed=7
+    )
+    ingest = ["components.ingest", "--input", raw, "--out", data, "--now", NOW, "--quiet"]
+    subprocess.run([sys.executable, "-m", *ingest], cwd=REPO, check=True, capture_output=True)
+
+    transform = ["components.transform", "--data", data, "--examples", ex]
+    measured = run_measured([sys.executable, "-m", *transform, "--transform-graph", tg])
+    manifest = json.loads(pathlib.Path(ex, "manifest.json").read_text())
+    bare_s = bare_tft_analyze(os.path.join(ex, "raw", "train", "*"), str(tmp_path / "tg-bare"))
+
+    cached = {}
+    for night in ("cold", "warm"):
+        cache = tmp_path / f"cache-{night}"
+        if night == "warm":
+            spans = [s for s in cached["cold"]["spans"] if not s.startswith("catalog")]
+            for span in sorted(spans)[:-1]:
+                shutil.copytree(tmp_path / "cache-cold" / span, cache / span)
+        out = str(tmp_path / f"ex-{night}")
+        args = ["--data", data, "--examples", out, "--transform-graph", str(tmp_path / night)]
+        args += ["--cache-dir", str(cache), "--span-days", str(SPAN_DAYS)]
+        night_run = run_measured([sys.executable, "-m", "components.transform", *args])
+        cached[night] = {
+            **json.loads(pathlib.Path(out, "manifest.json").read_text()),
+            "wall_s": night_run["wall_s"],
+        }
+
+    features_s = manifest["feature_seconds"]
+    tft_part_s = manifest["seconds"] - features_s
+    results = {
+        "events": events,
+        "example_rows": manifest["rows"],
+        "catalog_items": manifest["catalog_items"],
+        "wall_s": round(measured["wall_s"], 2),
+        "stage_s": manifest["seconds"],
+        "features_arrow_s": features_s,
+        "tft_beam_part_s": round(tft_part_s, 2),
+        "bare_tft_analyze_s": round(bare_s, 2),
+        "overhead_stage_vs_bare_tft": round(manifest["seconds"] / bare_s, 2),
+        "tft_part_vs_bare_tft": round(tft_part_s / bare_s, 2),
+        "tft_part_vs_features": round(tft_part_s / max(features_s, 1e-3), 1),
+        "peak_rss_mib": round(measured["peak_rss_bytes"] / 2**20, 1),
+        "cached_spans": len(cached["cold"]["spans"]),
+        "cached_cold_stage_s": cached["cold"]["seconds"],
+        "cached_warm_stage_s": cached["warm"]["seconds"],
+        "warm_analyzed_spans": len(cached["warm"]["analyzed_spans"]),
+        "warm_vs_cold_cached": round(cached["warm"]["seconds"] / cached["cold"]["seconds"], 2),
+        "warm_vs_uncached": round(cached["warm"]["seconds"] / manifest["seconds"], 2),
+    }
+    bench_record(f"transform_{events // 1_000}k_events", results)
