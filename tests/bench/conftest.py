@@ -13,6 +13,7 @@ import pathlib
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 import psutil
@@ -90,3 +91,37 @@ def bench_record() -> Callable[[str, dict], dict]:
         return entry
 
     return record
+
+
+POLL_S = 0.05
+
+
+def measure(cmd: list[str]) -> dict:
+    """Run ``cmd`` from the repo root; wall time and peak RSS of it and its children (polled).
+
+    Raises:
+        AssertionError: with the end of stderr, when the command fails.
+    """
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            rss = proc.memory_info().rss + sum(
+                c.memory_info().rss for c in proc.children(recursive=True)
+            )
+        except psutil.NoSuchProcess:
+            break
+        peak = max(peak, rss)
+        time.sleep(POLL_S)
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd[2:4]} failed ({proc.returncode}): {stderr[-2000:]}")
+    return {"wall_s": wall, "peak_rss_bytes": peak, "stdout": stdout, "stderr": stderr}
+
+
+@pytest.fixture(scope="session")
+def run_measured() -> Callable[[list[str]], dict]:
+    """``run_measured(cmd)``: wall time and peak RSS of a command (see ``measure``)."""
+    return measure

@@ -10,12 +10,10 @@ import json
 import os
 import pathlib
 import re
-import subprocess
 import sys
 import time
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -25,7 +23,6 @@ from schemas import tables as cols
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SIZES = [1_000_000] + ([10_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
-POLL_S = 0.05
 EVENTS_LINE = re.compile(r"ingest events: ([\d,]+) rows.* in ([\d.]+) s")
 
 
@@ -76,29 +73,10 @@ def write_minimal_shop(
         pq.write_table(table, out / cols.EVENTS.name / f"part-{part:05d}.parquet")
 
 
-def run_measured(cmd: list[str]) -> dict:
-    """Run ``cmd``; wall time and peak RSS (the process and its children), polled."""
-    start = time.perf_counter()
-    proc = psutil.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = proc.memory_info().rss + sum(
-                c.memory_info().rss for c in proc.children(recursive=True)
-            )
-        except psutil.NoSuchProcess:
-            break
-        peak = max(peak, rss)
-        time.sleep(POLL_S)
-    stdout, stderr = proc.communicate()
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise AssertionError(f"ingest failed ({proc.returncode}): {stderr[-2000:]}")
-    return {"wall_s": wall, "peak_rss_bytes": peak, "stdout": stdout, "stderr": stderr}
-
-
 @pytest.mark.parametrize("events", SIZES, ids=lambda n: f"{n // 1_000_000}M")
-def test_ingest_parquet_events(events: int, tmp_path: pathlib.Path, bench_record) -> None:
+def test_ingest_parquet_events(
+    events: int, tmp_path: pathlib.Path, bench_record, run_measured
+) -> None:
     raw, out = tmp_path / "raw", tmp_path / "out"
     users, items = max(events // 50, 1_000), max(events // 200, 500)
     t0 = time.perf_counter()

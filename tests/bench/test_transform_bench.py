@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 
-import psutil
 import pytest
 
 from components.sources.generate import generate_shop
@@ -29,29 +28,7 @@ from components.sources.generate import generate_shop
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SPAN_DAYS = 30  # cached spans: 1-day spans (120 here) make a Beam graph too big for 2 cores
 SIZES = [100_000] + ([1_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
-POLL_S = 0.05
 NOW = "2026-11-24T00:00:00Z"
-
-
-def run_measured(cmd: list[str]) -> dict:
-    """Run ``cmd``; wall time and peak RSS (the process and its children), polled."""
-    start = time.perf_counter()
-    proc = psutil.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = proc.memory_info().rss + sum(
-                c.memory_info().rss for c in proc.children(recursive=True)
-            )
-        except psutil.NoSuchProcess:
-            break
-        peak = max(peak, rss)
-        time.sleep(POLL_S)
-    _, stderr = proc.communicate()
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise AssertionError(f"{cmd[2]} failed ({proc.returncode}): {stderr[-2000:]}")
-    return {"wall_s": wall, "peak_rss_bytes": peak}
 
 
 def bare_tft_analyze(pattern: str, out_dir: str) -> float:
@@ -88,7 +65,7 @@ def bare_tft_analyze(pattern: str, out_dir: str) -> float:
 
 
 @pytest.mark.parametrize("events", SIZES, ids=lambda n: f"{n // 1_000}k")
-def test_transform(events: int, tmp_path: pathlib.Path, bench_record) -> None:
+def test_transform(events: int, tmp_path: pathlib.Path, bench_record, run_measured) -> None:
     raw, data, ex, tg = (str(tmp_path / n) for n in ("raw", "data", "ex", "tg"))
     generate_shop(
         raw, users=max(events // 50, 1_000), items=max(events // 200, 500), events=events, seed=7
