@@ -17,7 +17,7 @@ from components.sources.generate import generate_shop
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
-LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) - INFO - (Executing task|Task) .*?'(\w+)'")
+LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) - INFO - (Executing task|Task) .*?'([\w-]+)'")
 
 
 def stage_seconds(log_text: str) -> dict[str, float]:
