@@ -14,6 +14,7 @@ nothing to say), because tensorflow-transform analyzes and transforms them as on
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pyarrow as pa
@@ -55,7 +56,8 @@ class Context:
     """The canonical tables features are computed from, with id code books.
 
     ``events`` and ``reviews`` may span several windows: every lookup only sees rows strictly
-    before its own time, so passing later rows cannot leak (a test proves it).
+    before its own time, so passing later rows cannot leak (a test proves it). The id code books
+    are computed once per context (each is a pass over all events).
     """
 
     users: pa.Table
@@ -65,7 +67,7 @@ class Context:
     user_links: pa.Table
     item_links: pa.Table
 
-    @property
+    @functools.cached_property
     def user_dictionary(self) -> pa.Array:
         """Code book of every user id in the tables."""
         return dictionary_of(
@@ -76,7 +78,7 @@ class Context:
             self.user_links[DST_USER],
         )
 
-    @property
+    @functools.cached_property
     def item_dictionary(self) -> pa.Array:
         """Code book of every item id in the tables."""
         return dictionary_of(

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from components.ingest import layout
 from components.transform import outputs
 from components.transform.beam import analyze_and_transform
+from components.transform.codes import micros
 from components.transform.config import TransformConfig
 from components.transform.examples import (
     Context,
@@ -28,27 +29,31 @@ from components.transform.examples import (
 from components.transform.preprocessing import example_output_names, make_preprocessing_fn
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
 from schemas import features as fs
-from schemas.tables import USER_ID
+from schemas.tables import TS, USER_ID
 
 logger = logging.getLogger(__name__)
 
 TRAIN, EVAL, TEST = layout.TRAIN, layout.EVAL, layout.TEST
 
 
-def read_context(data_dir: str) -> Context:
-    """Every canonical table ingest wrote, all windows (lookups only see the past)."""
+def read_context(data_dir: str) -> tuple[Context, dict[str, pa.Table]]:
+    """Every canonical table ingest wrote, all windows (lookups only see the past).
 
-    def windows(table: str) -> pa.Table:
-        return pa.concat_tables(layout.read_table(data_dir, table, s) for s in layout.TIME_SPLITS)
-
-    return Context(
+    Returns:
+        The context, and the events of each time window (read once, used for both).
+    """
+    windows = {s: layout.read_table(data_dir, EVENTS.name, s) for s in layout.TIME_SPLITS}
+    context = Context(
         users=layout.read_table(data_dir, USERS.name),
         items=layout.read_table(data_dir, ITEMS.name),
-        events=windows(EVENTS.name),
-        reviews=windows(REVIEWS.name),
+        events=pa.concat_tables(windows.values()),
+        reviews=pa.concat_tables(
+            layout.read_table(data_dir, REVIEWS.name, s) for s in layout.TIME_SPLITS
+        ),
         user_links=layout.read_table(data_dir, USER_RELATIONS.name),
         item_links=layout.read_table(data_dir, ITEM_RELATIONS.name),
     )
+    return context, windows
 
 
 def cutoffs(data_dir: str) -> dict[str, int]:
@@ -82,11 +87,11 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         history / text / image, timing).
     """
     started = time.monotonic()
-    ctx = read_context(data_dir)
+    ctx, windows = read_context(data_dir)
     starts = cutoffs(data_dir)
     rows, summary, spans = {}, {}, {}
     for split in (TRAIN, EVAL):
-        window = layout.read_table(data_dir, EVENTS.name, split)
+        window = windows[split]
         examples = build_examples(ctx, window)
         if split == TRAIN and config.cache_dir is not None:
             spans = write_spans(
@@ -112,13 +117,8 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         # The catalog is as of this run's cut-off: a new span every night, never reused.
         spans[f"catalog-{starts[EVAL]}"] = outputs.raw_catalog_path(examples_dir)
     for split in (EVAL, TEST):
-        before = pc.less(
-            ctx.events[EVENTS.time_column],
-            pa.scalar(starts[split], pa.int64()).cast(
-                ctx.events.schema.field(EVENTS.time_column).type
-            ),
-        )
-        users = pc.unique(ctx.events.filter(before)[USER_ID].combine_chunks())
+        before = pa.array(micros(ctx.events[TS]) < starts[split])
+        users = pc.unique(ctx.events[USER_ID].combine_chunks().filter(before))
         users = pc.take(users, pc.array_sort_indices(users))
         path = outputs.requests_path(examples_dir, split)
         os.makedirs(os.path.dirname(path), exist_ok=True)
