@@ -42,8 +42,7 @@ from components.evaluate.ranking import Rankings, complete_rankings
 from components.evaluate.serving import ServingInputError, ServingModel
 from components.ingest import layout
 from components.push import registry
-from components.train.export import EMBEDDING, SERVING_DIR
-from components.train.job import EMBEDDINGS_DIR
+from components.train.export import EMBEDDING, SERVING_DIR, item_embeddings_path
 from components.transform.outputs import requests_path
 from schemas import EVENTS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
 from schemas.tables import ITEM_ID, USER_ID
@@ -51,8 +50,6 @@ from schemas.tables import ITEM_ID, USER_ID
 logger = logging.getLogger(__name__)
 
 CANDIDATE, MOST_POPULAR, IN_SERVICE = "candidate", "most_popular", "in_service"
-# Train writes the catalog embeddings here (components/train/job.py has no constant for it).
-ITEM_EMBEDDINGS_FILE = "items.parquet"
 
 
 class ModelUnusable(RuntimeError):
@@ -87,7 +84,7 @@ def rank_with_model(
         top_ids, top_scores = model.top_k(requests, batch_size=batch_size)
     except (OSError, ServingInputError) as e:
         raise ModelUnusable(str(e)) from e
-    emb_path = os.path.join(model_dir, EMBEDDINGS_DIR, ITEM_EMBEDDINGS_FILE)
+    emb_path = item_embeddings_path(model_dir)
     if not (model.has_query_embedding and os.path.isfile(emb_path)):
         # An older export: rank from the serving top-K alone (lists may be cut short).
         ranked = [

@@ -12,6 +12,8 @@ function training used (no skew). Signatures:
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import tensorflow as tf
@@ -23,6 +25,7 @@ from schemas import features as fs
 from schemas.tables import ITEM_ID
 
 SERVING_DIR = "serving"
+EMBEDDINGS_DIR = "embeddings"
 OUTPUT_ITEM_IDS = "item_ids"
 OUTPUT_SCORES = "scores"
 EMBEDDING = "embedding"
@@ -71,6 +74,16 @@ class Recommender(tf.Module):
 
     def _embed_queries(self, raw: dict[str, tf.Tensor]) -> tf.Tensor:
         return self.query_tower(self.tft_layer(raw))
+
+
+def item_embeddings_path(model_dir: str) -> str:
+    """``<model>/embeddings/items.parquet``: every catalog item's candidate embedding."""
+    return os.path.join(model_dir, EMBEDDINGS_DIR, "items.parquet")
+
+
+def user_embeddings_path(model_dir: str) -> str:
+    """``<model>/embeddings/users.parquet``: the eval requests' query embeddings."""
+    return os.path.join(model_dir, EMBEDDINGS_DIR, "users.parquet")
 
 
 def embed_catalog(

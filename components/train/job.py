@@ -21,12 +21,15 @@ from components.train.config import TrainConfig
 from components.train.data import make_dataset
 from components.train.export import (
     EMBEDDING,
+    EMBEDDINGS_DIR,
     SERVING_DIR,
     Recommender,
     build_recommender,
     embed_catalog,
     embeddings_table,
+    item_embeddings_path,
     save_recommender,
+    user_embeddings_path,
 )
 from components.train.model import TwoTowerModel
 from components.train.strategy import choose_strategy, is_chief, use_mixed_precision
@@ -41,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 HISTORY = "history.json"
-EMBEDDINGS_DIR = "embeddings"
 BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 LOGS_DIR = "logs"
@@ -271,7 +273,7 @@ def _write_outputs(
     save_recommender(recommender, os.path.join(model_dir, SERVING_DIR))
     pq.write_table(
         embeddings_table(item_ids, item_embeddings, id_column=ITEM_ID),
-        os.path.join(model_dir, EMBEDDINGS_DIR, "items.parquet"),
+        item_embeddings_path(model_dir),
     )
     requests = pq.read_table(outputs.requests_path(examples_dir, "eval"))
     users = recommender.query_embedding(raw_tensors(requests, fs.Side.QUERY))[EMBEDDING]
@@ -279,7 +281,7 @@ def _write_outputs(
         embeddings_table(
             np.asarray(requests[USER_ID].to_pylist()), users.numpy(), id_column=USER_ID
         ),
-        os.path.join(model_dir, EMBEDDINGS_DIR, "users.parquet"),
+        user_embeddings_path(model_dir),
     )
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     with open(os.path.join(model_dir, HISTORY), "w") as f:
