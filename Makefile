@@ -72,7 +72,15 @@ run: $(STAMP) $(RAW_READY)
 	$(BIN)/python pipeline.py run --raw data/$(DATA) --model-root models/$(DATA) \
 		--pipeline-root runs/$(DATA)/$(RUN_ID) --epochs $(EPOCHS) $(CUTOFFS)
 
-test: $(STAMP)
+# The report's browser test opens the page in Debian's Chromium: installed once, as root or
+# through sudo (the machine reaches Debian's package registry).
+BROWSER := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(BROWSER):
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
 bench: $(STAMP)
