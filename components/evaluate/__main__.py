@@ -34,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=DIR",
         help="another train output reported beside the candidate (e.g. id_only=DIR); repeatable",
     )
+    parser.add_argument(
+        "--ablation-model",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a train output with some modalities off (named from its manifest, e.g. no_text), "
+        "tabled against the candidate under 'ablation' in metrics.json; repeatable",
+    )
     parser.add_argument("--model-root", required=True, help="pushed versions: dir or gs://")
     parser.add_argument("--model-name", default="shoprec")
     parser.add_argument("--out", required=True, help="output dir: metrics.json, blessing.json")
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             blessing_path=os.path.join(args.out, BLESSING_FILE),
             config=config,
             extra_models=extra,
+            ablation_models=args.ablation_model,
         )
     except (GateConfigError, ValueError) as e:
         print(f"evaluate: {e}", file=sys.stderr)

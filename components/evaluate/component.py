@@ -26,6 +26,7 @@ def evaluate(
     force_bless_by: str = "",
     force_bless_reason: str = "",
     baseline_model: Input[Model] = None,
+    ablation_models: Input[list[Model]] = None,
 ) -> str:
     """Metrics of the candidate, baselines and the model in service; returns the verdict."""
     from components.evaluate.component import execute
@@ -47,6 +48,7 @@ def evaluate(
         force_bless_by=force_bless_by,
         force_bless_reason=force_bless_reason,
         baseline_model=baseline_model,
+        ablation_models=ablation_models,
     )
 
 
@@ -72,8 +74,14 @@ def execute(
     force_bless_by: str = "",
     force_bless_reason: str = "",
     baseline_model: Model | None = None,
+    ablation_models: list[Model] | None = None,
 ) -> str:
-    """Evaluate; log the candidate's metrics as kfp Metrics; return ``blessed``/``not_blessed``."""
+    """Evaluate; log the candidate's metrics as kfp Metrics; return ``blessed``/``not_blessed``.
+
+    kfp Metrics: the candidate's ranking metrics (all and ``warm_`` targets), its ranking head
+    (``ranking_auc``, ...), and with ``ablation_models`` the ablation table (``ablation_...``).
+    """
+    from components.evaluate import ablation, ranking_head
     from components.evaluate.config import EvaluateConfig
     from components.evaluate.job import CANDIDATE, run
 
@@ -96,12 +104,18 @@ def execute(
         blessing_path=blessing.path,
         config=config,
         extra_models={ID_ONLY: baseline_model.path} if baseline_model is not None else None,
+        ablation_models=[m.path for m in ablation_models or ()],
     )
     doc = result["metrics"]
     for name, value in doc["models"].get(CANDIDATE, {}).items():
         metrics.log_metric(name, value)
     for name, value in doc["models_warm"].get(CANDIDATE, {}).items():
         metrics.log_metric(f"warm_{name}", value)
+    head = doc["ranking_head"]["models"].get(CANDIDATE)
+    table = (doc["ablation"] or {}).get("variants", {})
+    entries = ranking_head.metric_entries(head) | ablation.metric_entries(table)
+    for name, value in entries.items():
+        metrics.log_metric(name, value)
     verdict = result["blessing"]
     blessing.metadata.update(
         {

@@ -3,6 +3,9 @@
 Every model is ranked through its exported SavedModel (see ``ranking``), scored on the same
 users with the same protocol (all targets, warm targets, slices), compared with the model in
 service by a paired bootstrap, infra-validated, and judged by ``gates.decide_blessing``. The
+ranking head (conversion AUC, log loss, base rate) is measured through each export's ranking
+signature on the eval-window examples (``ranking_head``); ablation variants (one modality off)
+are ranked on the same users and tabled against the candidate (``ablation``), not gated. The
 metrics and the blessing are always written; a model that cannot be loaded becomes a reason,
 not a crash.
 """
@@ -13,13 +16,14 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.evaluate import slices as slicing
+from components.evaluate.ablation import ablation_table, modalities_off, variant_name
 from components.evaluate.bootstrap import Interval, paired_intervals
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.gates import BLESSING_SCHEMA, Comparison, decide_blessing
@@ -39,17 +43,31 @@ from components.evaluate.protocol import (
     warm_only,
 )
 from components.evaluate.ranking import Rankings, complete_rankings
-from components.evaluate.serving import ServingInputError, ServingModel
+from components.evaluate.ranking_head import (
+    RankingHeadError,
+    example_labels,
+    head_metrics,
+    with_catalog_content,
+)
+from components.evaluate.serving import RANKING_SIGNATURE, ServingInputError, ServingModel
 from components.ingest import layout
 from components.push import registry
+from components.train.config import SWITCHABLE
 from components.train.export import EMBEDDING, SERVING_DIR, item_embeddings_path
-from components.transform.outputs import requests_path
+from components.transform.outputs import (
+    RAW_EXAMPLES_FILE,
+    raw_catalog_path,
+    raw_examples_dir,
+    requests_path,
+)
 from schemas import EVENTS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
 from schemas.tables import ITEM_ID, USER_ID
 
 logger = logging.getLogger(__name__)
 
 CANDIDATE, MOST_POPULAR, IN_SERVICE = "candidate", "most_popular", "in_service"
+# components.train.job.MANIFEST, not imported: that module pulls in tensorflow-transform.
+TRAIN_MANIFEST = "manifest.json"
 
 
 class ModelUnusable(RuntimeError):
@@ -69,10 +87,30 @@ def requests_for(requests: pa.Table, users: list[str]) -> pa.Table:
     return requests.take(pa.array([position[u] for u in users], type=pa.int64()))
 
 
+def load_model(model_dir: str) -> ServingModel:
+    """The exported SavedModel of a train output.
+
+    Raises:
+        ModelUnusable: it does not load.
+    """
+    try:
+        return ServingModel(os.path.join(model_dir, SERVING_DIR))
+    except OSError as e:
+        raise ModelUnusable(str(e)) from e
+
+
 def rank_with_model(
-    model_dir: str, requests: pa.Table, eval_set: EvalSet, *, depth: int, batch_size: int
+    model_dir: str,
+    requests: pa.Table,
+    eval_set: EvalSet,
+    *,
+    depth: int,
+    batch_size: int,
+    model: ServingModel | None = None,
 ) -> tuple[list[list[str]], dict]:
     """Whole-catalog rankings (history removed) of one exported model, and how they were made.
+
+    ``model`` is the already loaded export of ``model_dir`` (loaded here when None).
 
     Raises:
         ModelUnusable: the model does not load or serve the requests, or its serving index and
@@ -80,7 +118,7 @@ def rank_with_model(
     """
     serving_dir = os.path.join(model_dir, SERVING_DIR)
     try:
-        model = ServingModel(serving_dir)
+        model = model or ServingModel(serving_dir)
         top_ids, top_scores = model.top_k(requests, batch_size=batch_size)
     except (OSError, ServingInputError) as e:
         raise ModelUnusable(str(e)) from e
@@ -115,6 +153,62 @@ def rank_with_model(
         "completed_past_top_k": out.completed,
         "max_score_gap": out.max_score_gap,
     }
+
+
+def read_eval_examples(examples_dir: str) -> tuple[pa.Table | None, dict]:
+    """The eval-window examples with their items' catalog content, and facts or the problem.
+
+    Returns:
+        ``(rows, {"examples_path", "examples", "items_not_in_catalog"})``, or ``(None,
+        {"examples_path", "problem"})`` when the examples are missing or empty.
+    """
+    path = os.path.join(raw_examples_dir(examples_dir, layout.EVAL), RAW_EXAMPLES_FILE)
+    doc: dict = {"examples_path": path}
+    if not os.path.isfile(path):
+        return None, doc | {"problem": f"no eval examples at {path}: ranking head not measured"}
+    rows = pq.read_table(path)
+    if rows.num_rows == 0:
+        return None, doc | {"problem": f"{path} has no rows: ranking head not measured"}
+    catalog_path = raw_catalog_path(examples_dir)
+    if not os.path.isfile(catalog_path):
+        return None, doc | {"problem": f"no catalog at {catalog_path}: ranking head not measured"}
+    rows, missing = with_catalog_content(rows, pq.read_table(catalog_path))
+    return rows, doc | {"examples": rows.num_rows, "items_not_in_catalog": missing}
+
+
+def score_ranking_head(model: ServingModel, rows: pa.Table, *, batch_size: int) -> dict:
+    """The ranking head of ``model`` on labelled feature ``rows`` (``HeadMetrics.as_dict()``).
+
+    Raises:
+        ModelUnusable: the export has no usable ranking signature, or the head cannot be
+            measured (the message says why).
+    """
+    if not model.has_ranking:
+        raise ModelUnusable(
+            f"{model.path} has no {RANKING_SIGNATURE!r} signature (exported without the ranking "
+            "head, or before it was exported): ranking head not measured"
+        )
+    try:
+        probabilities = model.conversion_probabilities(rows, batch_size=batch_size)
+        return head_metrics(example_labels(rows), probabilities).as_dict()
+    except (ServingInputError, RankingHeadError) as e:
+        raise ModelUnusable(str(e)) from e
+
+
+def variant_of(model_dir: str) -> tuple[str, list[str]]:
+    """``(variant name, modalities off)`` of a train output, from its manifest.
+
+    Raises:
+        ModelUnusable: no readable train manifest with the modalities it trained with.
+    """
+    path = os.path.join(model_dir, TRAIN_MANIFEST)
+    try:
+        with open(path) as f:
+            on = json.load(f)["config"]["modalities"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelUnusable(f"{path}: no train manifest naming its modalities ({e})") from e
+    switchable = [m.value for m in SWITCHABLE]
+    return variant_name(on, switchable=switchable), modalities_off(on, switchable=switchable)
 
 
 def _means(per_user: Mapping[str, np.ndarray]) -> dict[str, float]:
@@ -164,6 +258,7 @@ def run(
     blessing_path: str,
     config: EvaluateConfig,
     extra_models: Mapping[str, str] | None = None,
+    ablation_models: Sequence[str] = (),
 ) -> dict:
     """Evaluate the candidate against baselines and the model in service; decide blessing.
 
@@ -179,6 +274,9 @@ def run(
         config: Cut-offs, slices and gate settings.
         extra_models: More models to report beside the candidate (name -> train output dir),
             e.g. ``{"id_only": ...}``; reported, not gated.
+        ablation_models: Train outputs of the candidate's trainer with modalities off (named
+            from their manifests, e.g. ``no_text``); tabled against the candidate under
+            ``ablation``, not gated. Empty: no table (``ablation`` is None).
 
     Returns:
         ``{"metrics": ..., "blessing": ...}`` as written.
@@ -207,15 +305,31 @@ def run(
     ranked: dict[str, list[list[str]]] = {}
     how: dict[str, dict] = {}
     unavailable: dict[str, str] = {}
+    head_rows, head_doc = read_eval_examples(examples_dir)
+    heads: dict[str, dict] = {}
+    heads_unavailable: dict[str, str] = {}
 
-    def try_rank(name: str, directory: str) -> None:
+    def try_rank(name: str, directory: str, *, head: bool = True) -> None:
         try:
+            model = load_model(directory)
             ranked[name], how[name] = rank_with_model(
-                directory, requests, eval_set, depth=depth, batch_size=config.batch_size
+                directory,
+                requests,
+                eval_set,
+                depth=depth,
+                batch_size=config.batch_size,
+                model=model,
             )
         except ModelUnusable as e:
             unavailable[name] = str(e)
             logger.warning("model unusable name=%s reason=%s", name, e)
+            return
+        if head and head_rows is not None:
+            try:
+                heads[name] = score_ranking_head(model, head_rows, batch_size=config.batch_size)
+            except ModelUnusable as e:
+                heads_unavailable[name] = str(e)
+                logger.info("ranking head not measured name=%s reason=%s", name, e)
 
     try_rank(CANDIDATE, model_dir)
     popular = popularity(before)
@@ -223,6 +337,9 @@ def run(
     how[MOST_POPULAR] = {"source": "train-window interaction counts"}
     for name, directory in sorted((extra_models or {}).items()):
         try_rank(name, directory)
+    variant_ranked, variant_off, variant_problems = _rank_variants(
+        ablation_models, requests, eval_set, depth=depth, batch_size=config.batch_size
+    )
     with tempfile.TemporaryDirectory(prefix="in-service-") as scratch:
         version, serving_home, problem = _in_service_dir(model_root, model_name, scratch)
         if serving_home is not None:
@@ -309,8 +426,20 @@ def run(
         "comparisons": _comparison_doc(comparison),
         "ranking": how,
         "unavailable": unavailable,
-        # Hook: the export has no ranking head yet (issue 5); RMSE/AUC go here when it does.
-        "ranking_head": None,
+        "ranking_head": {**head_doc, "models": heads, "unavailable": heads_unavailable},
+        "ablation": _ablation_doc(
+            models.get(CANDIDATE),
+            warm.get(CANDIDATE),
+            variant_ranked,
+            variant_off,
+            variant_problems,
+            eval_set=eval_set,
+            warm_set=warm_set,
+            catalog_size=len(catalog),
+            ks=config.ks,
+        )
+        if ablation_models
+        else None,
     }
     verdict = {
         "blessing_schema": BLESSING_SCHEMA,
@@ -332,6 +461,68 @@ def run(
             json.dump(doc, f, indent=2)
     logger.info("evaluate done users=%d blessed=%s", len(eval_set.users), blessing.blessed)
     return {"metrics": metrics, "blessing": verdict}
+
+
+def _rank_variants(
+    directories: Sequence[str],
+    requests: pa.Table,
+    eval_set: EvalSet,
+    *,
+    depth: int,
+    batch_size: int,
+) -> tuple[dict[str, list[list[str]]], dict[str, list[str]], dict[str, str]]:
+    """Rankings of the ablation variants by name, their modalities off, and unusable ones."""
+    ranked, off, problems = {}, {}, {}
+    for directory in directories:
+        try:
+            name, off_here = variant_of(directory)
+            if name in ranked:
+                raise ModelUnusable(f"a second {name!r} variant ({directory}); the first is kept")
+            ranked[name], _ = rank_with_model(
+                directory, requests, eval_set, depth=depth, batch_size=batch_size
+            )
+            off[name] = off_here
+        except ModelUnusable as e:
+            problems[directory] = str(e)
+            logger.warning("ablation variant unusable dir=%s reason=%s", directory, e)
+    return ranked, off, problems
+
+
+def _ablation_doc(
+    candidate: Mapping[str, float] | None,
+    candidate_warm: Mapping[str, float] | None,
+    ranked: Mapping[str, list[list[str]]],
+    off: Mapping[str, list[str]],
+    problems: Mapping[str, str],
+    *,
+    eval_set: EvalSet,
+    warm_set: EvalSet,
+    catalog_size: int,
+    ks: Sequence[int],
+) -> dict:
+    doc: dict = {
+        "rule": "reported, not gated; drop = candidate - variant (positive: the modality helps)",
+        "users": len(eval_set.users),
+        "warm_users": len(warm_set.users),
+        "modalities_off": dict(off),
+        "unavailable": dict(problems),
+        "variants": {},
+    }
+    if candidate is None or candidate_warm is None:
+        doc["problem"] = "the candidate could not be ranked: no table"
+        return doc
+    variants = {
+        name: ranking_metrics(lists, eval_set.targets, catalog_size=catalog_size, ks=ks)
+        for name, lists in ranked.items()
+    }
+    variants_warm = {
+        name: ranking_metrics(
+            _subset(lists, eval_set, warm_set), warm_set.targets, catalog_size=catalog_size, ks=ks
+        )
+        for name, lists in ranked.items()
+    }
+    doc["variants"] = ablation_table(candidate, candidate_warm, variants, variants_warm, ks=ks)
+    return doc
 
 
 def _compare(

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
+from components.train.catalog import raw_tensors
 from components.train.export import (
     EMBEDDING,
     OUTPUT_ITEM_IDS,
@@ -13,6 +14,13 @@ from components.train.export import (
     QUERY_EMBEDDING_SIGNATURE,
     SERVING_SIGNATURE,
 )
+from schemas import features as fs
+
+# The ranking head's signature: raw query + raw candidate features of (user, item) pairs ->
+# ``probability`` ``[batch]`` (or ``[batch, 1]``) that the pair converts. The train export does
+# not write it yet; once it does, these names belong in components/train/export.py.
+RANKING_SIGNATURE = "ranking"
+OUTPUT_PROBABILITY = "probability"
 
 
 class ServingInputError(ValueError):
@@ -54,12 +62,60 @@ class ServingModel:
         self.path = serving_dir
         self._serve = self._model.signatures[SERVING_SIGNATURE]
         self._embed = self._model.signatures.get(QUERY_EMBEDDING_SIGNATURE)
+        self._rank = self._model.signatures.get(RANKING_SIGNATURE)
         self.inputs = signature_inputs(self._serve)
 
     @property
     def has_query_embedding(self) -> bool:
         """Whether the export has the ``query_embedding`` signature."""
         return self._embed is not None
+
+    @property
+    def has_ranking(self) -> bool:
+        """Whether the export has the ranking head's ``ranking`` signature."""
+        return self._rank is not None
+
+    def conversion_probabilities(self, rows: pa.Table, *, batch_size: int) -> np.ndarray:
+        """``[rows]`` probability that each (user, item) feature row converts (ranking head).
+
+        Args:
+            rows: Feature rows (``schemas.features.example_arrow_schema()``) with the query and
+                candidate features the signature takes.
+            batch_size: Rows per call.
+
+        Raises:
+            ServingInputError: no ``ranking`` signature, a signature input is not a query or
+                candidate feature of ``rows``, or the signature has no ``probability`` output
+                or returns the wrong number of values.
+        """
+        if self._rank is None:
+            raise ServingInputError(f"{self.path} has no {RANKING_SIGNATURE!r} signature")
+        inputs = signature_inputs(self._rank)
+        offered = {f.name for f in (*fs.features(fs.Side.QUERY), *fs.features(fs.Side.CANDIDATE))}
+        missing = sorted(set(inputs) - (offered & set(rows.column_names)))
+        if missing:
+            raise ServingInputError(
+                f"{self.path} {RANKING_SIGNATURE!r} needs inputs {missing} that the eval examples "
+                "do not have"
+            )
+        chunks = []
+        for start in range(0, rows.num_rows, batch_size):
+            batch = rows.slice(start, batch_size)
+            tensors = raw_tensors(batch, fs.Side.QUERY) | raw_tensors(batch, fs.Side.CANDIDATE)
+            out = self._rank(**{name: tensors[name] for name in inputs})
+            if OUTPUT_PROBABILITY not in out:
+                raise ServingInputError(
+                    f"{self.path} {RANKING_SIGNATURE!r} returns {sorted(out)}, not "
+                    f"{OUTPUT_PROBABILITY!r}"
+                )
+            values = out[OUTPUT_PROBABILITY].numpy().reshape(-1)
+            if values.size != batch.num_rows:
+                raise ServingInputError(
+                    f"{self.path} {RANKING_SIGNATURE!r} returned {values.size} probabilities for "
+                    f"{batch.num_rows} rows"
+                )
+            chunks.append(values)
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
     def _feeds(self, requests: pa.Table, batch_size: int):
         missing = sorted(set(self.inputs) - set(requests.column_names))
