@@ -10,17 +10,13 @@ from components.train.catalog import raw_tensors
 from components.train.export import (
     EMBEDDING,
     OUTPUT_ITEM_IDS,
+    OUTPUT_PROBABILITY,
     OUTPUT_SCORES,
     QUERY_EMBEDDING_SIGNATURE,
+    RANKING_SIGNATURE,
     SERVING_SIGNATURE,
 )
 from schemas import features as fs
-
-# The ranking head's signature: raw query + raw candidate features of (user, item) pairs ->
-# ``probability`` ``[batch]`` (or ``[batch, 1]``) that the pair converts. The train export does
-# not write it yet; once it does, these names belong in components/train/export.py.
-RANKING_SIGNATURE = "ranking"
-OUTPUT_PROBABILITY = "probability"
 
 
 class ServingInputError(ValueError):

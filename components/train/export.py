@@ -7,7 +7,9 @@ function training used (no skew). Signatures:
 - ``serving_default``: raw query features -> ``item_ids`` ``[batch, k]``, ``scores``;
 - ``query_embedding``: raw query features -> ``embedding`` ``[batch, dim]``;
 - ``candidate_embedding``: raw candidate features (image bytes included) -> ``embedding``: a new
-  item (cold start) is placed by its content.
+  item (cold start) is placed by its content;
+- ``ranking`` (when the model was trained with a ranking head): raw query + candidate features of
+  (user, item) pairs -> ``probability`` ``[batch]`` that the pair converts.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ EMBEDDING = "embedding"
 SERVING_SIGNATURE = "serving_default"
 QUERY_EMBEDDING_SIGNATURE = "query_embedding"
 CANDIDATE_EMBEDDING_SIGNATURE = "candidate_embedding"
+RANKING_SIGNATURE = "ranking"
+OUTPUT_PROBABILITY = "probability"
 
 QUERY_SPEC = {f.name: f.tensor_spec() for f in fs.features(fs.Side.QUERY)}
 CANDIDATE_SPEC = {f.name: f.tensor_spec() for f in fs.features(fs.Side.CANDIDATE)}
+PAIR_SPEC = {**QUERY_SPEC, **CANDIDATE_SPEC}
 
 
 class Recommender(tf.Module):
@@ -48,6 +53,7 @@ class Recommender(tf.Module):
         candidate_tower: CandidateTower,
         index: tfrs.layers.factorized_top_k.TopK,
         k: int,
+        ranking_head: tf.keras.Model | None = None,
     ) -> None:
         super().__init__(name="recommender")
         self.tft_layer = tft_layer
@@ -55,6 +61,7 @@ class Recommender(tf.Module):
         self.candidate_tower = candidate_tower
         self.index = index
         self.k = k
+        self.ranking_head = ranking_head
 
     @tf.function(input_signature=[QUERY_SPEC])
     def recommend(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -70,7 +77,20 @@ class Recommender(tf.Module):
     @tf.function(input_signature=[CANDIDATE_SPEC])
     def candidate_embedding(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw candidate features (image bytes, "" for none) -> ``embedding`` ``[batch, dim]``."""
-        return {EMBEDDING: self.candidate_tower(transform_candidates(raw, self.tft_layer))}
+        return {EMBEDDING: self._embed_candidates(raw)}
+
+    @tf.function(input_signature=[PAIR_SPEC])
+    def rank(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Raw query + candidate features of pairs -> conversion ``probability`` ``[batch]``."""
+        if self.ranking_head is None:
+            raise ValueError("this Recommender has no ranking head")
+        queries = self._embed_queries({name: raw[name] for name in QUERY_SPEC})
+        candidates = self._embed_candidates({name: raw[name] for name in CANDIDATE_SPEC})
+        logits = self.ranking_head(tf.concat([queries, candidates], axis=-1))
+        return {OUTPUT_PROBABILITY: tf.sigmoid(tf.cast(logits[:, 0], tf.float32))}
+
+    def _embed_candidates(self, raw: dict[str, tf.Tensor]) -> tf.Tensor:
+        return self.candidate_tower(transform_candidates(raw, self.tft_layer))
 
     def _embed_queries(self, raw: dict[str, tf.Tensor]) -> tf.Tensor:
         return self.query_tower(self.tft_layer(raw))
@@ -114,8 +134,12 @@ def build_recommender(
     item_ids: np.ndarray,
     item_embeddings: np.ndarray,
     k: int,
+    ranking_head: tf.keras.Model | None = None,
 ) -> Recommender:
-    """A Recommender whose BruteForce index holds ``item_embeddings`` ``[n, dim]``."""
+    """A Recommender whose BruteForce index holds ``item_embeddings`` ``[n, dim]``.
+
+    With ``ranking_head`` (a model trained with one), the export also has a ``ranking`` signature.
+    """
     k = min(k, len(item_ids))
     index = tfrs.layers.factorized_top_k.BruteForce(k=k)
     index.index(candidates=tf.constant(item_embeddings), identifiers=tf.constant(item_ids))
@@ -125,20 +149,20 @@ def build_recommender(
         candidate_tower=candidate_tower,
         index=index,
         k=k,
+        ranking_head=ranking_head,
     )
 
 
 def save_recommender(recommender: Recommender, path: str) -> None:
-    """Write the SavedModel with its three signatures."""
-    tf.saved_model.save(
-        recommender,
-        path,
-        signatures={
-            SERVING_SIGNATURE: recommender.recommend,
-            QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
-            CANDIDATE_EMBEDDING_SIGNATURE: recommender.candidate_embedding,
-        },
-    )
+    """Write the SavedModel with its signatures (``ranking`` only with a ranking head)."""
+    signatures = {
+        SERVING_SIGNATURE: recommender.recommend,
+        QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
+        CANDIDATE_EMBEDDING_SIGNATURE: recommender.candidate_embedding,
+    }
+    if recommender.ranking_head is not None:
+        signatures[RANKING_SIGNATURE] = recommender.rank
+    tf.saved_model.save(recommender, path, signatures=signatures)
 
 
 def embeddings_table(ids: np.ndarray, embeddings: np.ndarray, *, id_column: str) -> pa.Table:
