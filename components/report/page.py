@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 HEADLINE_KS = (10, 20, 50, 100)
 
@@ -64,4 +64,36 @@ def render_markdown(
     out += ["", "## Gate", "", f"**{verdict}**", ""]
     out += [f"- {reason}" for reason in blessing.get("reasons", [])]
     out += ["", f"Pushed version: {pushed_version or 'none'}", ""]
+    return "\n".join(out)
+
+
+def render_markdown_extras(*, train: Mapping, personas: Sequence, k: int) -> str:
+    """Training time and the personas (clusters of at least ``k`` users) as Markdown.
+
+    Args:
+        train: The trainer's manifest (``train_seconds``, ``examples``, ``config``); may be {}.
+        personas: ``personas.Persona`` values (suppressed ones are listed as such).
+        k: The k-anonymity threshold the page used.
+    """
+    out = [""]
+    if train:
+        out += [
+            "## Training",
+            "",
+            f"{train.get('examples', 0):,} examples, {train.get('config', {}).get('epochs', '?')} "
+            f"epochs, {train.get('train_seconds', 0):.1f} s fit, final loss "
+            f"{train.get('final_loss', float('nan')):.4g}.",
+            "",
+        ]
+    if personas:
+        rows = []
+        for p in personas:
+            if not p.shown:
+                rows.append([str(p.cluster), str(p.users), "", "", ""])
+                continue
+            top = ", ".join(v for v, _ in p.categories.shown[:3]) or "-"
+            rows.append([str(p.cluster), f"{p.users:,}", top, p.activity, p.price_band or "-"])
+        out += [f"## Users (clusters of at least {k} users described)", ""]
+        out += _table(["cluster", "users", "top categories", "activity", "price band"], rows)
+        out.append("")
     return "\n".join(out)

@@ -21,3 +21,23 @@ def test_page_shows_accounting_metrics_and_every_gate_reason():
     assert "| events | 10 | 8 | 2 | duplicate: 2 |" in text
     assert "| candidate | 0.2500 |" in text
     assert "**NOT blessed**" in text and "- r1 failed" in text and "- r2 ok" in text
+
+
+def test_extras_list_training_and_personas_with_small_clusters_marked():
+    from components.report.page import render_markdown_extras
+    from components.report.personas import Persona, TopValues
+    from components.report.privacy import Suppressed
+
+    text = render_markdown_extras(
+        train={"examples": 1200, "config": {"epochs": 3}, "train_seconds": 12.5, "final_loss": 2.0},
+        personas=[
+            Persona(
+                0, 40, TopValues([("toys", 12), ("games", 11)], 0), None, None, "low", 5.0, "heavy"
+            ),
+            Persona(1, Suppressed(10)),
+        ],
+        k=10,
+    )
+    assert "1,200 examples, 3 epochs, 12.5 s fit, final loss 2." in text
+    assert "| 0 | 40 | toys, games | heavy | low |" in text
+    assert "| 1 | suppressed (<10 users) |" in text

@@ -1,0 +1,147 @@
+"""The page's charts drawn with matplotlib (Agg) as inline ``data:image/png;base64`` URIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from components.report.charts import PopularityCurve, QuarantineMatrix, Series
+
+DPI = 100
+SUPPRESSED_COLOR = "#bbbbbb"
+plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+
+
+def to_data_uri(fig: plt.Figure) -> str:
+    """The figure as a PNG data URI (the figure is closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def quarantine_chart(matrix: QuarantineMatrix) -> str:
+    """Horizontal stacked bars: quarantined rows per table, one colour per reason."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * max(3, len(matrix.tables)) + 0.8))
+    left = np.zeros(len(matrix.tables))
+    colors = plt.get_cmap("tab10")
+    for j, reason in enumerate(matrix.reasons):
+        values = matrix.counts[:, j]
+        ax.barh(matrix.tables, values, left=left, label=reason, color=colors(j % 10))
+        left += values
+    for i, total in enumerate(left):
+        ax.text(total, i, f" {int(total):,}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("quarantined rows")
+    if matrix.reasons:
+        ax.legend(fontsize=7, loc="lower right", frameon=False)
+    else:
+        ax.set_title("no row quarantined")
+    return to_data_uri(fig)
+
+
+def popularity_chart(curve: PopularityCurve) -> str:
+    """Interactions per item by rank (log scale) and the cumulative share of interactions."""
+    fig, ax = plt.subplots(figsize=(6.5, 3))
+    ranks = np.arange(1, len(curve.counts) + 1)
+    ax.plot(ranks, np.maximum(curve.counts, 0.8), color="#1f77b4")
+    ax.set_yscale("log")
+    ax.set_xlabel("item rank (most interacted first)")
+    ax.set_ylabel("train-window interactions", color="#1f77b4")
+    share = ax.twinx()
+    share.plot(ranks, curve.cumulative_share * 100, color="#d62728")
+    share.set_ylim(0, 101)
+    share.set_ylabel("cumulative share (%)", color="#d62728")
+    share.spines["right"].set_visible(True)
+    return to_data_uri(fig)
+
+
+def timeline_chart(days: np.ndarray, counts: np.ndarray, cutoffs: Mapping[str, str]) -> str:
+    """Events per day with the split cut-offs as vertical lines."""
+    fig, ax = plt.subplots(figsize=(6.5, 2.6))
+    ax.fill_between(days, counts, step="mid", color="#9ecae1")
+    ax.plot(days, counts, drawstyle="steps-mid", color="#3182bd", linewidth=0.8)
+    for (label, when), color in zip(cutoffs.items(), ("#d62728", "#ff7f0e"), strict=False):
+        if when:
+            x = np.datetime64(when[:19], "s")
+            ax.axvline(x, color=color, linestyle="--", linewidth=1.2)
+            ax.text(x, ax.get_ylim()[1] * 0.95, f" {label}", color=color, fontsize=8, va="top")
+    ax.set_ylabel("events per day")
+    fig.autofmt_xdate()
+    return to_data_uri(fig)
+
+
+def history_chart(series: Sequence[Series], *, title: str) -> str:
+    """One panel per curve: train (solid) and validation (dashed) by epoch."""
+    n = max(1, len(series))
+    fig, axes = plt.subplots(1, n, figsize=(min(3.2 * n, 9.5), 2.6), squeeze=False)
+    for ax, s in zip(axes[0], series, strict=False):
+        epochs = np.arange(1, len(s.train) + 1)
+        ax.plot(epochs, s.train, marker="o", label="train")
+        if s.validation:
+            ax.plot(epochs, s.validation, marker="o", linestyle="--", label="validation")
+        ax.set_title(s.name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_xticks(epochs)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return to_data_uri(fig)
+
+
+def metrics_chart(
+    models: Mapping[str, Mapping[str, float]], *, metric: str, ks: Sequence[int]
+) -> str:
+    """Grouped bars of ``metric@k`` per model."""
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    names = list(models)
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(ks))
+    for i, name in enumerate(names):
+        values = [models[name].get(f"{metric}@{k}", np.nan) for k in ks]
+        ax.bar(x + i * width - 0.4 + width / 2, values, width, label=name)
+    ax.set_xticks(x, [f"@{k}" for k in ks])
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, frameon=False)
+    return to_data_uri(fig)
+
+
+def user_map(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    *,
+    shown: Sequence[int],
+    explained: tuple[float, float],
+    k: int,
+) -> str:
+    """Users on the 2-D PCA map, coloured by cluster; clusters under k users in grey, unlabelled."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.6))
+    colors = plt.get_cmap("tab10")
+    hidden = ~np.isin(labels, list(shown))
+    if hidden.any():
+        ax.scatter(*coords[hidden].T, s=6, color=SUPPRESSED_COLOR, label=f"clusters < {k} users")
+    for c in shown:
+        mask = labels == c
+        ax.scatter(*coords[mask].T, s=6, alpha=0.7, color=colors(c % 10), label=f"cluster {c}")
+        centre = np.median(coords[mask], axis=0)
+        ax.annotate(
+            str(c),
+            centre,
+            fontsize=11,
+            weight="bold",
+            ha="center",
+            va="center",
+            bbox={"boxstyle": "circle", "fc": "white", "ec": colors(c % 10)},
+        )
+    ax.set_xlabel(f"PC1 ({explained[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({explained[1]:.0%} of variance)")
+    ax.legend(fontsize=7, markerscale=2, frameon=False, loc="best")
+    return to_data_uri(fig)
