@@ -5,6 +5,7 @@ This module only wires components; each runs alone too (``python -m components.<
     python pipeline.py compile --out build/pipeline.yaml       # for Kubeflow Pipelines
     python pipeline.py compile --target vertex --registry REG --tag T  # for Vertex AI Pipelines
     python pipeline.py run --raw data/shop --model-root models  # locally, under kfp.local
+    python pipeline.py run --raw data/shop --model-root models --ablation  # + modality ablation
 """
 
 import argparse
@@ -17,11 +18,14 @@ import time
 from kfp import compiler, dsl, kubernetes
 
 from components.evaluate import component as evaluate_component
+from components.evaluate.config import EvaluateConfig
+from components.evaluate.gates import GateConfigError
 from components.images import GPU_TOLERATION, Images, Target
 from components.ingest import component as ingest_component
 from components.push import component as push_component
 from components.report import component as report_component
 from components.train import component as train_component
+from components.train.config import SWITCHABLE
 from components.transform import component as transform_component
 
 PIPELINE_NAME = "shoprec-nightly"
@@ -29,6 +33,12 @@ MODEL_NAME = "shoprec"
 DEFAULT_THRESHOLDS = json.dumps({"recall@50": 0.0})
 HEADLINE_METRICS = ("recall@20", "ndcg@20", "recall@50", "mrr")
 ALL_MODALITIES = "all"  # or a comma list of profile,text,image,behavior,relation
+# The ablation variants' ``modalities``: every switchable modality but one, one variant each.
+ABLATION_MODALITIES = [",".join(m.value for m in SWITCHABLE if m is not off) for off in SWITCHABLE]
+# Gate defaults: the evaluate stage's own (one place), as pipeline run parameters.
+DEFAULT_TOLERANCE = EvaluateConfig.tolerance
+DEFAULT_PROTECTED_SLICES = ",".join(EvaluateConfig.protected_slices)
+DEFAULT_SLICE_TOLERANCE = EvaluateConfig.slice_tolerance
 # Every step reads or writes the pipeline root (and ingest/evaluate/push the data and model
 # roots), often on gs://: retry transient storage and node failures 60 s, 120 s, 240 s apart.
 STORAGE_RETRY = {
@@ -45,6 +55,7 @@ def build_pipeline(
     target: Target = Target.KFP,
     gpu: bool = False,
     retry: dict | None = STORAGE_RETRY,
+    ablation: bool = False,
 ) -> "dsl.graph_component.GraphComponent":
     """The pipeline: every step in ``images.cpu``; with ``gpu``, the trainer in ``images.gpu``.
 
@@ -59,6 +70,10 @@ def build_pipeline(
             the GPU trainer carries a kfp-kubernetes node selector and toleration.
         gpu: Train in the GPU image, requesting ``gpu_count`` x ``gpu_type`` accelerators.
         retry: ``set_retry`` arguments for every step, or None for no retries.
+        ablation: Also train, on CPU, one variant per switchable modality with that modality
+            off (a ``dsl.ParallelFor`` over ``ABLATION_MODALITIES``), collected into evaluate's
+            ``ablation_models``, which tables them against the candidate (not gated). Off: the
+            pipeline is exactly the one without the option.
     """
     images = images or Images()
     ingest_op = ingest_component.build(images.cpu)
@@ -87,10 +102,10 @@ def build_pipeline(
         gpu_type: str = target.default_accelerator,
         gpu_node_selector: dict = {},  # noqa: B006 (a kfp parameter default, never mutated)
         thresholds: str = DEFAULT_THRESHOLDS,
-        tolerance: float = 0.005,
+        tolerance: float = DEFAULT_TOLERANCE,
         beat_baseline: bool = True,
-        protected_slices: str = "activity=cold",
-        slice_tolerance: float = 0.02,
+        protected_slices: str = DEFAULT_PROTECTED_SLICES,
+        slice_tolerance: float = DEFAULT_SLICE_TOLERANCE,
         force_bless_by: str = "",
         force_bless_reason: str = "",
     ):
@@ -128,6 +143,23 @@ def build_pipeline(
             modalities="none",
         )
         id_only.set_display_name("Train ID-only baseline (CPU)")
+        variants = {}
+        if ablation:
+            # One CPU trainer per switchable modality, that modality off; kfp collects their
+            # models into one list input (dsl.Collected runs under kfp.local 2.17 too).
+            with dsl.ParallelFor(ABLATION_MODALITIES, name="ablation") as modalities_on:
+                variant = baseline_train_op(
+                    examples=transformed.outputs["examples"],
+                    transform_graph=transformed.outputs["transform_graph"],
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    embedding_dim=embedding_dim,
+                    modalities=modalities_on,
+                )
+                variant.set_display_name("Train ablation variant, one modality off (CPU)")
+                if retry:
+                    variant.set_retry(**retry)
+            variants["ablation_models"] = dsl.Collected(variant.outputs["model"])
         evaluated = evaluate_op(
             data=ingested.outputs["data"],
             examples=transformed.outputs["examples"],
@@ -142,11 +174,14 @@ def build_pipeline(
             slice_tolerance=slice_tolerance,
             force_bless_by=force_bless_by,
             force_bless_reason=force_bless_reason,
+            **variants,
         )
         # The model in service changes between runs: never reuse a cached verdict.
         evaluated.set_display_name("Evaluate and gate").set_caching_options(False)
         reported = report_op(
             data=ingested.outputs["data"],
+            examples=transformed.outputs["examples"],
+            model=model,
             evaluation=evaluated.outputs["evaluation"],
             blessing=evaluated.outputs["blessing"],
         )
@@ -175,18 +210,31 @@ def compile_pipeline(
     *,
     target: Target = Target.KFP,
     gpu: bool = False,
+    ablation: bool = False,
 ) -> str:
-    """Compile the pipeline to KFP v2 YAML at ``out_path`` for ``target`` (GPU trainer: ``gpu``)."""
+    """Compile the pipeline to KFP v2 YAML at ``out_path`` for ``target``.
+
+    ``gpu``: the trainer in the GPU image; ``ablation``: with the modality ablation variants.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    pipeline = build_pipeline(images, target=target, gpu=gpu)
+    pipeline = build_pipeline(images, target=target, gpu=gpu, ablation=ablation)
     compiler.Compiler().compile(pipeline, package_path=out_path)
     return out_path
 
 
 def run_local(
-    *, raw_uri: str, model_root: str, pipeline_root: str, log_path: str, **arguments: object
+    *,
+    raw_uri: str,
+    model_root: str,
+    pipeline_root: str,
+    log_path: str,
+    ablation: bool = False,
+    **arguments: object,
 ) -> dict:
     """Run the pipeline on this machine under kfp.local (SubprocessRunner, DirectRunner).
+
+    ``ablation`` builds the pipeline with the modality ablation variants (see
+    ``build_pipeline``); ``arguments`` are further run parameters.
 
     kfp.local streams every task's output to this process's stdout/stderr; that goes to
     ``log_path`` (file descriptors redirected, so the task subprocesses' output does too).
@@ -204,7 +252,7 @@ def run_local(
         try:
             # kfp.local 2.17 honours retry policies; a local failure is not transient, so it
             # is reported at once instead of after 60 + 120 + 240 s of back-off.
-            build_pipeline(retry=None)(
+            build_pipeline(retry=None, ablation=ablation)(
                 raw_uri=raw_uri if raw_uri.startswith("gs://") else os.path.abspath(raw_uri),
                 model_root=os.path.abspath(model_root),
                 **arguments,
@@ -231,7 +279,8 @@ def summarize_local_run(pipeline_root: str) -> str:
         ("model", "train/model"),
         ("metrics", "evaluate/evaluation"),
         ("blessing", "evaluate/blessing"),
-        ("run report", "report/summary"),
+        ("run report (Markdown)", "report/summary"),
+        ("run page (HTML)", "report/page"),
         ("pushed", "push/pushed"),
     ):
         path = os.path.join(run, rel)
@@ -254,11 +303,25 @@ def summarize_local_run(pipeline_root: str) -> str:
     if os.path.exists(pushed):
         with open(pushed) as f:
             lines.append(f"pushed version {json.load(f)['version']}")
+    page = os.path.join(run, "report", "page")
+    if os.path.exists(page):
+        import shutil
+
+        # kfp names artifact files without an extension, which a browser shows as text: a
+        # copy named .html opens as the page.
+        shutil.copyfile(page, os.path.join(run, "report.html"))
+        lines.append(f"report: {os.path.join(run, 'report.html')}")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``compile`` or ``run`` (locally)."""
+ABLATION_HELP = (
+    "also train one CPU variant per content modality with that modality off; evaluate tables "
+    "their Recall@K/NDCG@K (all and warm targets) and the drop against the candidate (not gated)"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``compile`` and ``run`` with their flags."""
     parser = argparse.ArgumentParser(
         prog="python pipeline.py",
         description=__doc__,
@@ -280,28 +343,116 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train in the GPU image, requesting gpu_count x gpu_type accelerators",
     )
-    run = sub.add_parser("run", help="run locally under kfp.local")
+    comp.add_argument("--ablation", action="store_true", help=ABLATION_HELP)
+    run = sub.add_parser(
+        "run",
+        help="run locally under kfp.local",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     run.add_argument("--raw", required=True, help="raw data directory or gs:// prefix")
-    run.add_argument("--model-root", required=True)
-    run.add_argument("--pipeline-root", default="runs")
-    run.add_argument("--epochs", type=int, default=3)
-    run.add_argument("--train-end", default="")
-    run.add_argument("--eval-end", default="")
-    run.add_argument("--now", default="")
-    run.add_argument("--thresholds", default=DEFAULT_THRESHOLDS)
-    run.add_argument(
+    run.add_argument("--model-root", required=True, help="pushed versions; LATEST is in service")
+    run.add_argument("--pipeline-root", default="runs", help="where kfp.local writes artifacts")
+    run.add_argument("--epochs", type=int, default=3, help="training epochs (every trainer)")
+    run.add_argument("--train-end", default="", help="end of the train window ('' = ingest's)")
+    run.add_argument("--eval-end", default="", help="end of the eval window ('' = ingest's)")
+    run.add_argument("--now", default="", help="ingest's 'now' for future timestamps ('' = now)")
+    gate = run.add_argument_group("gate (see components/evaluate/gates.py for the rule)")
+    gate.add_argument(
+        "--thresholds",
+        default=DEFAULT_THRESHOLDS,
+        help="minimum per metric on all targets, JSON, e.g. '{\"recall@50\": 0.05}'",
+    )
+    gate.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="no-regression rule: the lower bound of the bootstrap interval of (candidate - "
+        "model in service) must be >= -TOLERANCE on every compared metric",
+    )
+    gate.add_argument(
         "--beat-baseline",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="the candidate must not lose to most-popular (default: yes)",
+        help="the candidate must not lose to most-popular on the compared metrics",
     )
+    gate.add_argument(
+        "--protected-slices",
+        default=DEFAULT_PROTECTED_SLICES,
+        help="comma-separated slices (dimension=value, e.g. activity=cold,has_social=no) that "
+        "must not regress against the model in service; '' protects none",
+    )
+    gate.add_argument(
+        "--slice-tolerance",
+        type=float,
+        default=DEFAULT_SLICE_TOLERANCE,
+        help="a protected slice fails when its mean drop exceeds this and its whole interval "
+        "is below 0",
+    )
+    gate.add_argument(
+        "--force-bless-by",
+        default="",
+        help="who forces the blessing of a model that fails the gate (audited in the blessing "
+        "and the pushed manifest; never overrides infra validation); needs --force-bless-reason",
+    )
+    gate.add_argument(
+        "--force-bless-reason",
+        default="",
+        help="why the blessing is forced (with --force-bless-by)",
+    )
+    run.add_argument("--ablation", action="store_true", help=ABLATION_HELP)
+    return parser
+
+
+def run_arguments(args: argparse.Namespace) -> dict:
+    """The pipeline run parameters that ``run``'s flags set (``--ablation`` is a build option).
+
+    Raises:
+        GateConfigError: the gate flags are invalid (bad thresholds JSON, an unknown protected
+            slice, a negative tolerance, force-bless without who or why), before anything runs.
+    """
+    arguments = {
+        "epochs": args.epochs,
+        "train_end": args.train_end,
+        "eval_end": args.eval_end,
+        "now": args.now,
+        "thresholds": args.thresholds,
+        "tolerance": args.tolerance,
+        "beat_baseline": args.beat_baseline,
+        "protected_slices": args.protected_slices,
+        "slice_tolerance": args.slice_tolerance,
+        "force_bless_by": args.force_bless_by,
+        "force_bless_reason": args.force_bless_reason,
+    }
+    # The evaluate step would refuse these only after ingest, transform and training.
+    EvaluateConfig.from_json(
+        args.thresholds,
+        protected_slices=args.protected_slices,
+        tolerance=args.tolerance,
+        beat_baseline=args.beat_baseline,
+        slice_tolerance=args.slice_tolerance,
+        force_bless_by=args.force_bless_by,
+        force_bless_reason=args.force_bless_reason,
+    )
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``compile`` or ``run`` (locally)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "compile":
         images = (
             Images.for_registry(args.registry, args.tag or "latest") if args.registry else Images()
         )
-        print(compile_pipeline(args.out, images, target=Target(args.target), gpu=args.gpu))
+        out = compile_pipeline(
+            args.out, images, target=Target(args.target), gpu=args.gpu, ablation=args.ablation
+        )
+        print(out)
         return 0
+    try:
+        arguments = run_arguments(args)
+    except GateConfigError as e:
+        parser.error(str(e))
     os.makedirs(args.pipeline_root, exist_ok=True)
     log_path = os.path.join(args.pipeline_root, "kfp-local.log")
     print(f"running {PIPELINE_NAME} locally; task logs: {log_path}", flush=True)
@@ -310,12 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         model_root=args.model_root,
         pipeline_root=os.path.abspath(args.pipeline_root),
         log_path=log_path,
-        epochs=args.epochs,
-        train_end=args.train_end,
-        eval_end=args.eval_end,
-        now=args.now,
-        thresholds=args.thresholds,
-        beat_baseline=args.beat_baseline,
+        ablation=args.ablation,
+        **arguments,
     )
     print(f"finished in {summary['seconds']} s")
     print(summarize_local_run(summary["pipeline_root"]))

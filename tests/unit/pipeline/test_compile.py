@@ -3,19 +3,24 @@ caching, and that every reference inside it resolves.
 
 The YAML is what a cluster runs, so everything here reads the compiled file, following inputs
 through the sub-DAG that dsl.If creates back to the step or run parameter that feeds them. The
-default build trains on CPU; `--gpu` builds (fixtures ``gpu_*``) train in the GPU image.
+default build trains on CPU; `--gpu` builds (fixtures ``gpu_*``) train in the GPU image;
+`--ablation` builds (fixtures ``ablation_*``) add the modality ablation trainers. The last tests
+check how `pipeline.py run`'s flags become run parameters, without running anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import pytest
 import yaml
 
 import pipeline
+from components.evaluate.gates import GateConfigError
 from components.images import GPU_TOLERATION, Images, Target
+from components.train.config import SWITCHABLE, parse_modalities
 
 REGISTRY, TAG = "registry.example/recsys", "t42"
 IMAGES = Images.for_registry(REGISTRY, TAG)
@@ -25,6 +30,7 @@ TRANSFORM = "Transform features (Beam + TFT)"
 TRAIN_GPU = "Train two-tower (GPU)"
 TRAIN_CPU = "Train two-tower (CPU)"
 TRAIN_ID_ONLY = "Train ID-only baseline (CPU)"
+TRAIN_ABLATION = "Train ablation variant, one modality off (CPU)"
 EVALUATE = "Evaluate and gate"
 REPORT = "Report for analysts"
 PUSH = "Push blessed model"
@@ -67,8 +73,19 @@ def gpu_docs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def ablation_docs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compile") / "pipeline-ablation.yaml"
+    return compile_to(out, ["--registry", REGISTRY, "--tag", TAG, "--ablation"])
+
+
+@pytest.fixture(scope="module")
 def steps(spec) -> dict[str, Step]:
     return find_steps(spec)
+
+
+@pytest.fixture(scope="module")
+def ablation_steps(ablation_docs) -> dict[str, Step]:
+    return find_steps(ablation_docs[0])
 
 
 @pytest.fixture(scope="module")
@@ -179,17 +196,23 @@ def test_run_parameters_cover_data_window_model_gates_beam_training_gpu_and_moda
     assert params["modalities"]["defaultValue"] == "all"
 
 
-def test_artifacts_flow_along_the_expected_edges(spec, steps):
+def artifact_edges(spec: dict, steps: dict[str, Step]) -> set[tuple]:
+    """Every (producer step, output, consumer step, input) artifact edge, through sub-DAGs."""
     edges = set()
     for step in steps.values():
         for artifact in step.task["inputs"].get("artifacts", {}):
             for producer, output in producers(spec, steps, step, artifact):
                 edges.add((producer, output, step.name, artifact))
+    return edges
+
+
+def test_artifacts_flow_along_the_expected_edges(spec, steps):
+    edges = artifact_edges(spec, steps)
     data = {(INGEST, "data", s, "data") for s in STEPS - {INGEST, TRAIN_CPU, TRAIN_ID_ONLY}}
     trainers = (TRAIN_CPU, TRAIN_ID_ONLY)
-    examples = {(TRANSFORM, "examples", s, "examples") for s in (*trainers, EVALUATE)}
+    examples = {(TRANSFORM, "examples", s, "examples") for s in (*trainers, EVALUATE, REPORT)}
     graph = {(TRANSFORM, "transform_graph", s, "transform_graph") for s in (*trainers, PUSH)}
-    model = {(TRAIN_CPU, "model", s, "model") for s in (EVALUATE, PUSH)}
+    model = {(TRAIN_CPU, "model", s, "model") for s in (EVALUATE, PUSH, REPORT)}
     model |= {(TRAIN_ID_ONLY, "model", EVALUATE, "baseline_model")}
     verdict = {
         (EVALUATE, key, s, key) for key in ("evaluation", "blessing") for s in (REPORT, PUSH)
@@ -197,14 +220,14 @@ def test_artifacts_flow_along_the_expected_edges(spec, steps):
     assert edges == data | examples | graph | model | verdict
 
 
-@pytest.mark.parametrize("build", ["cpu", "gpu"])
-def test_every_reference_in_every_dag_resolves(build, kfp_docs, gpu_docs):
+@pytest.mark.parametrize("build", ["cpu", "gpu", "ablation"])
+def test_every_reference_in_every_dag_resolves(build, kfp_docs, gpu_docs, ablation_docs):
     """Each input a task takes from its DAG exists there; each placeholder names a task input.
 
     kfp 2.17 leaves resource-only run parameters out of a sub-DAG's inputs unless they are
     registered on the task; this is the check that catches it.
     """
-    spec = (kfp_docs if build == "cpu" else gpu_docs)[0]
+    spec = {"cpu": kfp_docs, "gpu": gpu_docs, "ablation": ablation_docs}[build][0]
     dags = {"root": spec["root"]} | {
         name: c for name, c in spec["components"].items() if "dag" in c
     }
@@ -320,3 +343,129 @@ def test_beam_flags_reach_every_beam_step_from_the_run_parameter(spec, steps):
     assert [s.name for s in beam_steps] == [TRANSFORM]
     for step in beam_steps:
         assert run_parameter(step, "beam_args", spec) == "beam_args"
+
+
+def test_ablation_off_adds_nothing(spec, steps):
+    assert "ablation_models" not in steps[EVALUATE].task["inputs"]["artifacts"]
+    assert not [t for t in spec["root"]["dag"]["tasks"].values() if "parameterIterator" in t]
+
+
+def test_ablation_trains_one_cpu_variant_per_modality_off_into_evaluate(
+    ablation_docs, ablation_steps, spec, steps
+):
+    ablation_spec = ablation_docs[0]
+    assert set(ablation_steps) == STEPS | {TRAIN_ABLATION}
+    variant = ablation_steps[TRAIN_ABLATION]
+    # One loop, over one `modalities` value per switchable modality: all but that one.
+    [(loop_component, loop_task)] = variant.scope
+    iterator = loop_task["parameterIterator"]
+    items = [parse_modalities(m) for m in json.loads(iterator["items"]["raw"])]
+    assert sorted(m.value for m in SWITCHABLE) == sorted(
+        next(iter(set(SWITCHABLE) - on)).value for on in items
+    )
+    assert all(len(on) == len(SWITCHABLE) - 1 for on in items)
+    source = variant.task["inputs"]["parameters"]["modalities"]
+    assert source == {"componentInputParameter": iterator["itemInput"]}
+    assert loop_component["inputDefinitions"]["parameters"][iterator["itemInput"]]
+    for name in ("epochs", "batch_size", "embedding_dim"):
+        assert run_parameter(variant, name, ablation_spec) == name
+    assert variant.executor["container"]["image"] == IMAGES.cpu
+    assert "resources" not in variant.executor["container"]
+    assert variant.task["retryPolicy"]["maxRetryCount"] == 3
+    # Its models reach evaluate as one list input; every other edge is as without the option.
+    evaluate_inputs = ablation_steps[EVALUATE].component["inputDefinitions"]["artifacts"]
+    assert evaluate_inputs["ablation_models"]["isArtifactList"]
+    new = {
+        (TRANSFORM, "examples", TRAIN_ABLATION, "examples"),
+        (TRANSFORM, "transform_graph", TRAIN_ABLATION, "transform_graph"),
+        (TRAIN_ABLATION, "model", EVALUATE, "ablation_models"),
+    }
+    assert artifact_edges(ablation_spec, ablation_steps) == artifact_edges(spec, steps) | new
+    # The variants are reported, never gated: push still follows evaluate's verdict alone.
+    assert conditions(ablation_steps[PUSH]) == conditions(steps[PUSH])
+    assert ablation_spec["root"]["inputDefinitions"] == spec["root"]["inputDefinitions"]
+
+
+GATE_FLAGS = [
+    "--thresholds", '{"recall@20": 0.1}',
+    "--tolerance", "0.01",
+    "--no-beat-baseline",
+    "--protected-slices", "activity=cold,has_social=no",
+    "--slice-tolerance", "0.05",
+    "--force-bless-by", "ana",
+    "--force-bless-reason", "planned reset",
+]  # fmt: skip
+
+
+def parse_run(*flags: str):
+    return pipeline.build_parser().parse_args(
+        ["run", "--raw", "data/shop", "--model-root", "models", *flags]
+    )
+
+
+def test_run_flags_become_the_gate_run_parameters():
+    args = parse_run(*GATE_FLAGS, "--ablation", "--epochs", "5")
+    assert pipeline.run_arguments(args) == {
+        "epochs": 5,
+        "train_end": "",
+        "eval_end": "",
+        "now": "",
+        "thresholds": '{"recall@20": 0.1}',
+        "tolerance": 0.01,
+        "beat_baseline": False,
+        "protected_slices": "activity=cold,has_social=no",
+        "slice_tolerance": 0.05,
+        "force_bless_by": "ana",
+        "force_bless_reason": "planned reset",
+    }
+    # The ablation switch is a build option of the local run, not a run parameter.
+    assert args.ablation is True
+    assert parse_run().ablation is False
+
+
+def test_run_flag_defaults_are_the_pipeline_defaults(spec):
+    arguments = pipeline.run_arguments(parse_run())
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(arguments) <= set(params)
+    gates = {"thresholds", "tolerance", "beat_baseline", "protected_slices", "slice_tolerance",
+             "force_bless_by", "force_bless_reason"}  # fmt: skip
+    assert gates <= set(arguments)
+    for name in gates | {"epochs", "train_end", "eval_end", "now"}:
+        assert arguments[name] == params[name]["defaultValue"], name
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--force-bless-by", "ana"], "both who"),
+        (["--protected-slices", "mood=blue"], "mood=blue"),
+        (["--tolerance", "-0.1"], "tolerances must be >= 0"),
+        (["--thresholds", "[1]"], "not a JSON object"),
+    ],
+)
+def test_bad_gate_flags_are_refused_before_anything_runs(flags, message, tmp_path, capsys):
+    with pytest.raises(GateConfigError, match=re.escape(message)):
+        pipeline.run_arguments(parse_run(*flags))
+    root = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_info:
+        pipeline.main(["run", "--raw", "x", "--model-root", "m", "--pipeline-root", str(root),
+                       *flags])  # fmt: skip
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not root.exists()
+
+
+def test_run_help_says_what_every_gate_flag_does(capsys):
+    with pytest.raises(SystemExit):
+        pipeline.main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, words in (
+        ("--tolerance", "lower bound of the bootstrap interval"),
+        ("--beat-baseline", "most-popular"),
+        ("--protected-slices", "must not regress"),
+        ("--slice-tolerance", "mean drop exceeds"),
+        ("--force-bless-by", "who forces the blessing"),
+        ("--force-bless-reason", "why the blessing is forced"),
+        ("--ablation", "one CPU variant per content modality"),
+        ("--thresholds", "minimum per metric"),
+    ):
+        assert flag in text and words in text, flag
