@@ -30,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help='content modalities on: "all", "none" (ID only) or e.g. "text,image"',
     )
+    parser.add_argument(
+        "--ranking-weight",
+        type=float,
+        default=TrainConfig.ranking_weight,
+        help="weight of the ranking head's loss beside retrieval (0: retrieval only, and the "
+        "export has no 'ranking' signature)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = TrainConfig(
@@ -39,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every_steps=args.checkpoint_every_steps,
         seed=args.seed,
         modalities=parse_modalities(args.modalities),
+        ranking_weight=args.ranking_weight,
     )
     manifest = run(
         examples_dir=args.examples,

@@ -62,6 +62,13 @@ class Recommender(tf.Module):
         self.index = index
         self.k = k
         self.ranking_head = ranking_head
+        # Only a model with a head gets the traced function: saving traces every tf.function
+        # attribute, and a head-less one would fail there.
+        self.rank = (
+            tf.function(self._rank, input_signature=[PAIR_SPEC])
+            if ranking_head is not None
+            else None
+        )
 
     @tf.function(input_signature=[QUERY_SPEC])
     def recommend(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -79,11 +86,8 @@ class Recommender(tf.Module):
         """Raw candidate features (image bytes, "" for none) -> ``embedding`` ``[batch, dim]``."""
         return {EMBEDDING: self._embed_candidates(raw)}
 
-    @tf.function(input_signature=[PAIR_SPEC])
-    def rank(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def _rank(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw query + candidate features of pairs -> conversion ``probability`` ``[batch]``."""
-        if self.ranking_head is None:
-            raise ValueError("this Recommender has no ranking head")
         queries = self._embed_queries({name: raw[name] for name in QUERY_SPEC})
         candidates = self._embed_candidates({name: raw[name] for name in CANDIDATE_SPEC})
         logits = self.ranking_head(tf.concat([queries, candidates], axis=-1))
@@ -160,7 +164,7 @@ def save_recommender(recommender: Recommender, path: str) -> None:
         QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
         CANDIDATE_EMBEDDING_SIGNATURE: recommender.candidate_embedding,
     }
-    if recommender.ranking_head is not None:
+    if recommender.rank is not None:
         signatures[RANKING_SIGNATURE] = recommender.rank
     tf.saved_model.save(recommender, path, signatures=signatures)
 

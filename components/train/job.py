@@ -98,6 +98,64 @@ def label_statistics(pattern: str, *, items: int) -> tuple[np.ndarray, float, in
     return probability.astype(np.float32), positives / max(total, 1), total
 
 
+def split_dataset(
+    examples_dir: str,
+    split: str,
+    transform_output: tft.TFTransformOutput,
+    *,
+    config: TrainConfig,
+) -> tf.data.Dataset | None:
+    """Batches of ``split``'s transformed examples as fit reads them; None when there are none.
+
+    ``train`` is shuffled, other splits keep their order.
+    """
+    pattern = outputs.transformed_pattern(examples_dir, split)
+    if not tf.io.gfile.glob(pattern):
+        return None
+    # Multi-worker: shard batches, not files. FILE sharding needs a file per worker (the
+    # transform may write one) and would change each worker's steps per epoch, which the
+    # cardinality in train_dataset states; with one worker this option does nothing.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return make_dataset(
+        pattern,
+        transform_output,
+        batch_size=config.batch_size,
+        shuffle=split == "train",
+        seed=config.seed,
+    ).with_options(options)
+
+
+def train_dataset(
+    examples_dir: str,
+    transform_output: tft.TFTransformOutput,
+    *,
+    config: TrainConfig,
+    examples: int,
+) -> tf.data.Dataset:
+    """The exact dataset the trainer passes to ``fit``: shuffled train batches, known length.
+
+    Args:
+        examples_dir: Transform output holding ``train/`` TFRecords.
+        transform_output: Gives the transformed feature spec.
+        config: Batch size and shuffle seed.
+        examples: Train examples (from ``label_statistics``): states ``ceil(examples /
+            batch_size)`` steps per epoch.
+
+    Raises:
+        FileNotFoundError: ``examples_dir`` has no transformed train examples.
+    """
+    train = split_dataset(examples_dir, "train", transform_output, config=config)
+    if train is None:
+        raise FileNotFoundError(f"{examples_dir}/train: no transformed train examples")
+    # A known number of steps per epoch: BackupAndRestore needs it to resume mid-epoch (the
+    # interleaved TFRecords have unknown cardinality, and tf_keras then fails on restore with
+    # "unsupported operand type(s) for -: 'NoneType' and 'int'").
+    return train.apply(
+        tf.data.experimental.assert_cardinality(math.ceil(examples / config.batch_size))
+    )
+
+
 def run(
     *,
     examples_dir: str,
@@ -151,25 +209,6 @@ def run(
         )
         model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate))
 
-    def dataset(split: str, shuffle: bool) -> tf.data.Dataset | None:
-        pattern = outputs.transformed_pattern(examples_dir, split)
-        if not tf.io.gfile.glob(pattern):
-            return None
-        # Multi-worker: shard batches, not files. FILE sharding needs a file per worker (the
-        # transform may write one) and would change each worker's steps per epoch, which the
-        # cardinality below states; with one worker this option does nothing.
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        return make_dataset(
-            pattern,
-            transform_output,
-            batch_size=config.batch_size,
-            shuffle=shuffle,
-            seed=config.seed,
-        ).with_options(options)
-
     resume = ResumePoint()
     callbacks = [
         tf.keras.callbacks.BackupAndRestore(
@@ -181,16 +220,11 @@ def run(
         ),
         tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR)),
     ]
-    # A known number of steps per epoch: BackupAndRestore needs it to resume mid-epoch (the
-    # interleaved TFRecords have unknown cardinality, and tf_keras then fails on restore with
-    # "unsupported operand type(s) for -: 'NoneType' and 'int'").
-    train = dataset("train", shuffle=True).apply(
-        tf.data.experimental.assert_cardinality(math.ceil(examples / config.batch_size))
-    )
+    train = train_dataset(examples_dir, transform_output, config=config, examples=examples)
     history = model.fit(
         train,
         epochs=config.epochs,
-        validation_data=dataset("eval", shuffle=False),
+        validation_data=split_dataset(examples_dir, "eval", transform_output, config=config),
         callbacks=callbacks,
         verbose=2,
     )
@@ -206,6 +240,7 @@ def run(
         item_ids=item_ids,
         item_embeddings=item_embeddings,
         k=config.top_k,
+        ranking_head=model.ranking_head,
     )
     # Every worker saves (saving may run collectives); only the chief writes to model_dir.
     chief = is_chief(strategy)

@@ -39,6 +39,9 @@ class TwoTowerModel(tfrs.Model):
         self.item_probability = item_probability
         self.positive_weight = positive_weight
         self.retrieval = tfrs.tasks.Retrieval(remove_accidental_hits=True)
+        self.ranking_head = self.ranking = None
+        if config.ranking_weight <= 0:
+            return  # retrieval only: an unused head would have no weights (Keras refuses that)
         self.ranking_head = tf.keras.Sequential(
             [
                 tf.keras.layers.Dense(config.embedding_dim, activation="relu"),

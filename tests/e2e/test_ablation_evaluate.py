@@ -35,11 +35,12 @@ def world(tmp_path_factory):
     stage("components.transform", "--data", str(data), "--examples", str(examples),
           "--transform-graph", str(graph))  # fmt: skip
     models = {}
-    for name, modalities in (("full", "all"), ("no_text", NO_TEXT)):
+    # The variant also trains without the ranking head: its export has no ranking signature.
+    for name, modalities, head in (("full", "all", "0.2"), ("no_text", NO_TEXT, "0")):
         models[name] = work / name
         stage("components.train", "--examples", str(examples), "--transform-graph", str(graph),
               "--model", str(models[name]), "--epochs", "2",
-              "--modalities", modalities)  # fmt: skip
+              "--modalities", modalities, "--ranking-weight", head)  # fmt: skip
     return {"data": data, "examples": examples, "models": models, "work": work}
 
 
@@ -96,3 +97,12 @@ def test_without_variants_there_is_no_table_and_the_ranking_head_is_measured(wor
     assert 0.0 <= candidate["auc"] <= 1.0
     assert 0.0 < candidate["log_loss"] < 10.0
     assert 0.0 < candidate["base_rate"] < 1.0
+
+
+@pytest.mark.slow
+def test_a_model_trained_without_the_ranking_head_exports_no_ranking_signature(world):
+    from components.evaluate.serving import ServingModel
+    from components.train.export import SERVING_DIR
+
+    assert ServingModel(str(world["models"]["full"] / SERVING_DIR)).has_ranking
+    assert not ServingModel(str(world["models"]["no_text"] / SERVING_DIR)).has_ranking
