@@ -173,7 +173,10 @@ def _parse_jsonl_lines(lines: Sequence[bytes], rows: Sequence[int], table: Table
             malformed.append(Malformed(row, _shown(line), f"invalid UTF-8 at byte {err.start}"))
             continue
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_object_once)
+        except _RepeatedMember as err:
+            malformed.append(Malformed(row, json.dumps(text), str(err)))
+            continue
         except json.JSONDecodeError as err:
             malformed.append(
                 Malformed(row, json.dumps(text), f"not JSON: {err.msg} at col {err.colno}")
@@ -191,6 +194,24 @@ def _parse_jsonl_lines(lines: Sequence[bytes], rows: Sequence[int], table: Table
         {c.name: _lenient_array([o.get(c.name) for o in parsed]) for c in table.columns}
     )
     return RawBatch([data], np.asarray(good_rows, dtype=np.int64), texts, malformed)
+
+
+class _RepeatedMember(ValueError):
+    """A JSON object names one member twice (RFC 8259 leaves the meaning open)."""
+
+
+def _object_once(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object as a dict, refusing repeated names.
+
+    ``json`` would keep the last value and pyarrow refuses the whole chunk, so a repeated
+    ``user_id`` silently picked one of two ids; such a line is malformed instead.
+    """
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        name = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _RepeatedMember(f"JSON object repeats member {name!r}")
+    return obj
 
 
 def csv_header(line: bytes, *, source: str) -> list[str]:
@@ -211,17 +232,47 @@ def csv_header(line: bytes, *, source: str) -> list[str]:
     return names
 
 
-def parse_csv(header: Sequence[str], records: Sequence[bytes], rows: Sequence[int]) -> RawBatch:
+def parse_csv(
+    header: Sequence[str],
+    records: Sequence[bytes],
+    rows: Sequence[int],
+    *,
+    broken: Sequence[Malformed] = (),
+) -> RawBatch:
     """Parse CSV records (a record may span lines when a quoted field holds a newline).
 
     Args:
         header: Column names from the header line.
         records: Raw bytes of each record (blank ones already dropped).
         rows: 1-based line number where each record starts.
+        broken: Lines the reader already knows are not a record (see ``unclosed_quote``).
 
     Returns:
         Rows with every column as string (empty field = null); wrong field counts are malformed.
     """
+    batch = _parse_csv(header, records, rows)
+    if broken:
+        batch = dataclasses.replace(batch, malformed=[*batch.malformed, *broken])
+    return batch
+
+
+def unclosed_quote(row: int, line: bytes) -> Malformed:
+    """A CSV line whose quoted field does not close within one record."""
+    return Malformed(row, _shown(line.rstrip(b"\r\n")), "quoted field does not close (stray quote)")
+
+
+def allow_csv_fields(chars: int) -> None:
+    """Let Python's ``csv`` read fields of up to ``chars`` characters.
+
+    Its default limit (131,072) is below a valid row's field (a 5 MB image is 6.7 M base64
+    characters), and hitting it made a good row malformed whenever a bad neighbour sent its
+    chunk to the line-by-line path. The limit is process-wide; it is only ever raised.
+    """
+    if chars > csv.field_size_limit():
+        csv.field_size_limit(chars)
+
+
+def _parse_csv(header: Sequence[str], records: Sequence[bytes], rows: Sequence[int]) -> RawBatch:
     whole = _read_csv(header, records)
     if whole is not None:
         return RawBatch([whole], np.asarray(rows, dtype=np.int64))
@@ -270,6 +321,7 @@ def _parse_csv_records(
         except UnicodeDecodeError as err:
             malformed.append(Malformed(row, _shown(record), f"invalid UTF-8 at byte {err.start}"))
             continue
+        allow_csv_fields(len(text))
         try:
             fields = list(csv.reader(io.StringIO(text)))
         except csv.Error as err:
@@ -309,13 +361,21 @@ def _text_typed(t: pa.DataType) -> bool:
 
 
 def _lenient_array(values: list) -> pa.Array:
-    """Arrow array of JSON values; mixed types fall back to their JSON text (checked later)."""
-    try:
-        return pa.array(values)
-    except (pa.ArrowException, OverflowError):
-        return pa.array(
-            [v if v is None or isinstance(v, str) else json.dumps(v) for v in values], pa.string()
-        )
+    """Arrow array of JSON values; mixed types fall back to their JSON text (checked later).
+
+    Booleans mixed with anything else go to text too: pyarrow infers ``[4.0, true]`` as doubles
+    (``true`` -> 1.0) but refuses ``[true, 4.0]``, so a boolean rating passed or failed by the
+    order of its neighbours.
+    """
+    kinds = {type(v) for v in values if v is not None}
+    if bool not in kinds or len(kinds) == 1:
+        try:
+            return pa.array(values)
+        except (pa.ArrowException, OverflowError):
+            pass
+    return pa.array(
+        [v if v is None or isinstance(v, str) else json.dumps(v) for v in values], pa.string()
+    )
 
 
 def _shown(raw: bytes) -> str:

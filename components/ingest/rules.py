@@ -8,8 +8,10 @@ Pure: pyarrow in, pyarrow/numpy out. A rule never raises for a bad row; it retur
 2. ``missing_required``  a required column is null or empty (whitespace only counts as empty)
 3. ``bad_type``          a value cannot be read as the column's type
 4. ``bad_value``         a value is not one of the column's allowed values
-5. ``out_of_range``      a number is outside the column's bounds, NaN or infinite
-6. ``too_long``          a string (characters) or binary (bytes) is longer than ``max_len``
+5. ``out_of_range``      a number is outside the column's bounds, NaN or infinite; a timestamp
+                         before the Unix epoch (``EARLIEST_TS``)
+6. ``too_long``          a string (characters) or binary (bytes) is longer than ``max_len``; an
+                         image of more than ``MAX_IMAGE_PIXELS`` pixels
 7. ``corrupt_image``     image bytes are not a PNG/JPEG that Pillow fully decodes
 8. ``future_timestamp``  a timestamp is after ``now``
 9. ``unknown_user``      a user foreign key is not among the valid users
@@ -42,6 +44,13 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 # Epoch seconds that fit in a microsecond timestamp and in datetime (years 1..9999).
 EPOCH_S_MIN, EPOCH_S_MAX = -62_135_596_800, 253_402_300_799
 DETAIL_VALUE_CHARS = 80
+# No shop, review or social link predates 1970; an earlier time is a unit or sign error (e.g. a
+# negative epoch). The contract declares no lower bound on times, so ingest holds it here.
+EARLIEST_TS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A 9000x9000 PNG of one colour is 80 KB and decodes to 243 MB of RGB (972 MB as float32 in the
+# transform graph). Pillow only refuses above ~179 M pixels; 16.7 M (4096^2) is far above any
+# product photo and the model uses 32x32. Checked from the header, before any pixel is decoded.
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 _FLOAT_RE = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)$"
 _INT_RE = r"^[+-]?\d+$"
@@ -202,8 +211,9 @@ def check_batch(
         if col.max_len is not None:
             checks.append(_length_check(arr, col))
         if col.role is Role.IMAGE_BYTES:
-            checks.append(_image_check(arr, col))
+            checks += _image_checks(arr, col)
         if col.type == schemas.TIMESTAMP:
+            checks.append(_before_epoch_check(arr))
             checks.append(_future_check(arr, now))
         if col.references is not None:
             checks.append(_reference_check(arr, col, known.get(col.references)))
@@ -224,22 +234,35 @@ def is_decodable_image(data: bytes) -> bool:
     """True when ``data`` is a PNG or JPEG (magic bytes) that Pillow verifies and fully decodes.
 
     ``verify`` checks structure and CRCs; ``load`` decodes every pixel, which is what catches
-    truncated files (see STACK-NOTES: a magic-byte check alone lets them through).
+    truncated files (see STACK-NOTES: a magic-byte check alone lets them through). An image of
+    more than ``MAX_IMAGE_PIXELS`` pixels is refused from its header, undecoded.
     """
+    return image_fault(data) is None
+
+
+def image_fault(data: bytes) -> tuple[Reason, str] | None:
+    """Why ``data`` is not an acceptable image (``corrupt_image`` or ``too_long``), or None."""
     if not (data.startswith(PNG_MAGIC) or data.startswith(JPEG_MAGIC)):
-        return False
+        return Reason.CORRUPT_IMAGE, "not a PNG/JPEG"
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.format not in ("PNG", "JPEG"):
-                return False
+                return Reason.CORRUPT_IMAGE, "not a PNG/JPEG"
+            width, height = img.size
+            if width * height > MAX_IMAGE_PIXELS:
+                return (
+                    Reason.TOO_LONG,
+                    f"image is {width}x{height} = {width * height:,} pixels > max "
+                    f"{MAX_IMAGE_PIXELS:,}",
+                )
             img.verify()
         with Image.open(io.BytesIO(data)) as img:
             img.load()
     # Pillow raises many types (OSError, SyntaxError, ValueError, struct.error, ...) on hostile
     # bytes; every one of them means "not decodable", which is the answer we return.
     except Exception:
-        return False
-    return True
+        return Reason.CORRUPT_IMAGE, "not a decodable PNG/JPEG"
+    return None
 
 
 # --- coercion ----------------------------------------------------------------------------------
@@ -476,16 +499,37 @@ def _length_check(arr: pa.Array, col: Column):
     )
 
 
-def _image_check(arr: pa.Array, col: Column):
-    mask = np.zeros(len(arr), dtype=bool)
+def _image_checks(arr: pa.Array, col: Column) -> list:
+    """Two checks from one pass: too many pixels (``too_long``) and undecodable bytes."""
+    faults: dict[Reason, np.ndarray] = {
+        r: np.zeros(len(arr), dtype=bool) for r in (Reason.TOO_LONG, Reason.CORRUPT_IMAGE)
+    }
+    why: dict[int, str] = {}
     sizes = pc.binary_length(arr).fill_null(-1).to_numpy()
     candidates = np.flatnonzero((sizes >= 0) & (sizes <= (col.max_len or np.inf)))
     for i, data in zip(candidates, arr.take(pa.array(candidates)).to_pylist(), strict=True):
-        mask[i] = not is_decodable_image(data)
+        fault = image_fault(data)
+        if fault is not None:
+            faults[fault[0]][i] = True
+            why[int(i)] = fault[1]
+    return [
+        (
+            reason,
+            mask,
+            lambda rows: [f"{sizes[r]} bytes: {why[int(r)]}" for r in rows],
+        )
+        for reason, mask in faults.items()
+    ]
+
+
+def _before_epoch_check(arr: pa.Array):
+    mask = _bools(pc.less(arr, pa.scalar(EARLIEST_TS, type=schemas.TIMESTAMP)))
     return (
-        Reason.CORRUPT_IMAGE,
+        Reason.OUT_OF_RANGE,
         mask,
-        lambda rows: [f"{sizes[r]} bytes are not a decodable PNG/JPEG" for r in rows],
+        lambda rows: [
+            f"{v.isoformat()} is before {EARLIEST_TS.isoformat()}" for v in _values(arr, rows)
+        ],
     )
 
 

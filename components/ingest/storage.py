@@ -8,10 +8,14 @@ downloaded one at a time to a temporary file (Parquet needs random access), read
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
+import csv
 import dataclasses
 import gzip
+import io
+import itertools
 import json
 import logging
 import os
@@ -32,10 +36,13 @@ from components.ingest.formats import (
     CSV,
     JSONL,
     PARQUET,
+    Malformed,
     RawBatch,
+    allow_csv_fields,
     csv_header,
     parse_csv,
     parse_jsonl,
+    unclosed_quote,
 )
 
 logger = logging.getLogger(__name__)
@@ -437,48 +444,117 @@ def _jsonl_batches(
 def _csv_batches(
     stream: BinaryIO, uri: str, table: schemas.Table, batch_rows: int
 ) -> Iterator[RawBatch]:
+    lines = _lines(stream, uri)
+    first = next(lines, None)
+    if first is None:
+        raise InputFormatError(f"{uri}: empty CSV file (no header line)")
+    try:
+        header = csv_header(first[1], source=uri)
+    except ValueError as err:
+        raise InputFormatError(f"{uri} line 1: {err}") from err
+    if not set(header) & set(table.names):
+        raise InputFormatError(
+            f"{uri} line 1: CSV header {header} names none of the columns of table "
+            f"{table.name!r} ({table.names})"
+        )
     records: list[bytes] = []
     rows: list[int] = []
-    header: list[str] | None = None
-    pending: list[bytes] = []
-    pending_row = 0
-    quotes = 0
+    broken: list[Malformed] = []
     size = 0
-    for number, line in _lines(stream, uri):
-        if header is None:
-            try:
-                header = csv_header(line, source=uri)
-            except ValueError as err:
-                raise InputFormatError(f"{uri} line 1: {err}") from err
-            if not set(header) & set(table.names):
-                raise InputFormatError(
-                    f"{uri} line 1: CSV header {header} names none of the columns of table "
-                    f"{table.name!r} ({table.names})"
-                )
-            continue
-        if not pending:
-            if not line.strip():
+    for number, record, closed in _csv_records(
+        lines, fields=len(header), max_lines=_max_lines(table)
+    ):
+        if closed:
+            records.append(record)
+            rows.append(number)
+        else:
+            broken.append(unclosed_quote(number, record))
+        size += len(record)
+        if len(records) + len(broken) >= batch_rows or size >= CHUNK_BYTES:
+            yield parse_csv(header, records, rows, broken=broken)
+            records, rows, broken, size = [], [], [], 0
+    if records or broken:
+        yield parse_csv(header, records, rows, broken=broken)
+
+
+def _csv_records(
+    lines: Iterator[tuple[int, bytes]], *, fields: int, max_lines: int
+) -> Iterator[tuple[int, bytes, bool]]:
+    """(1-based first line, bytes, closed) of each CSV record after the header; blanks skipped.
+
+    A record ends at a line end outside quotes (RFC 4180), so one stray quote would otherwise
+    make a single record of the rest of the file (every row after it lost in one quarantine
+    record). A record spanning several lines is kept only if it parses strictly as one record of
+    ``fields`` fields; if not, or it outgrows ``max_lines`` lines or ``CHUNK_BYTES``, or the file
+    ends inside it, its first line is returned on its own with ``closed`` False (a stray quote:
+    malformed) and the lines after it are read again.
+    """
+    again: collections.deque[tuple[int, bytes] | None] = collections.deque()
+    pending: list[tuple[int, bytes]] = []
+    quotes = size = 0
+    # None marks the end of the file. ``again`` is empty at the top of the for loop.
+    for fresh in itertools.chain(lines, [None]):
+        if fresh is not None and not pending:
+            # The common case, inlined for speed: a line that is a whole record.
+            count = fresh[1].count(b'"')
+            if not count % 2:
+                if fresh[1].strip():
+                    yield fresh[0], fresh[1], True
                 continue
-            pending_row = number
-        pending.append(line)
-        # A record ends at a line end outside quotes (RFC 4180: an even number of '"' so far).
-        quotes += line.count(b'"')
-        if quotes % 2:
+            pending, quotes, size = [fresh], count, len(fresh[1])
             continue
-        records.append(b"".join(pending))
-        rows.append(pending_row)
-        size += len(records[-1])
-        pending, quotes = [], 0
-        if len(records) >= batch_rows or size >= CHUNK_BYTES:
-            yield parse_csv(header, records, rows)
-            records, rows, size = [], [], 0
-    if pending:
-        records.append(b"".join(pending))
-        rows.append(pending_row)
-    if header is None:
-        raise InputFormatError(f"{uri}: empty CSV file (no header line)")
-    if records:
-        yield parse_csv(header, records, rows)
+        again.append(fresh)
+        while again:
+            item = again.popleft()
+            if item is None:
+                if not pending:
+                    return
+            elif not pending:
+                count = item[1].count(b'"')
+                if not count % 2:
+                    if item[1].strip():
+                        yield item[0], item[1], True
+                    continue
+                pending, quotes, size = [item], count, len(item[1])
+                continue
+            else:
+                pending.append(item)
+                quotes += item[1].count(b'"')
+                size += len(item[1])
+                if not quotes % 2 and _one_record(pending, fields):
+                    yield pending[0][0], b"".join(text for _, text in pending), True
+                    pending, quotes, size = [], 0, 0
+                    continue
+                if quotes % 2 and len(pending) <= max_lines and size <= CHUNK_BYTES:
+                    continue
+            # A span that is not one good record (or the file ended inside it): give up on its
+            # first line and read the others again (then the end of the file, if it was that).
+            yield pending[0][0], pending[0][1], False
+            again.extendleft(reversed(pending[1:]))
+            if item is None:
+                again.append(None)
+            pending, quotes, size = [], 0, 0
+
+
+def _one_record(pending: list[tuple[int, bytes]], fields: int) -> bool:
+    """True if the lines parse strictly as one CSV record of ``fields`` fields.
+
+    Carriage returns are dropped first: they never open or close a field, and Python's ``csv``
+    refuses a bare one in an unquoted field (whether that is a good value is for the parser).
+    """
+    text = b"".join(line for _, line in pending).decode("utf-8", errors="replace")
+    text = text.replace("\r", "")
+    allow_csv_fields(len(text))
+    try:
+        parsed = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error:
+        return False
+    return len(parsed) == 1 and len(parsed[0]) == fields
+
+
+def _max_lines(table: schemas.Table) -> int:
+    """Most lines one record of ``table`` can span: every character of its text a newline."""
+    return 1 + sum(c.max_len or 0 for c in table.columns if pa.types.is_string(c.type))
 
 
 def relative(uri: str, root: str) -> str:
