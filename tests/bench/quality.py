@@ -1,0 +1,304 @@
+"""Model-quality benchmark helpers: run the stage CLIs, score exported models per user group.
+
+The stages run as their command-line entry points (``python -m components.<stage>``), exactly as
+``make run`` chains them. Metrics come from the evaluate component: its CLI for the headline
+figures (all and warm targets, every model through its exported SavedModel), and its pure core
+(``protocol``, ``job.rank_with_model``, ``metrics``, ``bootstrap``) for figures per planted group,
+which the CLI does not slice by. The two are cross-checked to agree on the overall figures.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from components.evaluate.bootstrap import paired_intervals
+from components.evaluate.job import requests_for
+from components.evaluate.metrics import per_user_metrics
+from components.evaluate.protocol import build_eval_set, exclude_history, popularity
+from components.ingest import layout
+from components.sources.truth import SIGNAL_MODALITY
+from components.transform.outputs import requests_path
+from schemas import EVENTS
+from schemas.tables import USER_ID
+
+Runner = Callable[[list[str]], dict]
+
+MOST_POPULAR = "most_popular"
+FULL = "full"
+ID_ONLY = "id_only"
+OTHER = "other"  # eval users the truth table does not know (none expected)
+
+
+def stage(module: str, *args: str) -> list[str]:
+    """The command line of ``python -m components.<module> args...`` in this interpreter."""
+    return [sys.executable, "-m", f"components.{module}", *args]
+
+
+def timed(run: Runner, cmd: list[str], seconds: dict[str, float], name: str) -> dict:
+    """Run ``cmd`` with ``run`` and store its wall time under ``seconds[name]``."""
+    out = run(cmd)
+    seconds[name] = round(out["wall_s"], 1)
+    return out
+
+
+def prepare(
+    run: Runner, raw: pathlib.Path, work: pathlib.Path, seconds: dict, *, ingest_args: Sequence[str]
+) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+    """Ingest then transform ``raw`` under ``work``; returns (data, examples, transform graph)."""
+    data, examples, graph = work / "data", work / "examples", work / "transform_graph"
+    timed(
+        run,
+        stage("ingest", "--input", str(raw), "--out", str(data), "--quiet", *ingest_args),
+        seconds,
+        "ingest",
+    )
+    timed(
+        run,
+        stage(
+            "transform",
+            "--data",
+            str(data),
+            "--examples",
+            str(examples),
+            "--transform-graph",
+            str(graph),
+        ),
+        seconds,
+        "transform",
+    )
+    return data, examples, graph
+
+
+def train(
+    run: Runner,
+    examples: pathlib.Path,
+    graph: pathlib.Path,
+    model_dir: pathlib.Path,
+    seconds: dict,
+    *,
+    name: str,
+    modalities: str,
+    epochs: int,
+) -> dict:
+    """Train one model with the trainer's defaults but ``modalities`` and ``epochs``.
+
+    Returns:
+        The trainer's manifest (``model_dir/manifest.json``).
+    """
+    timed(
+        run,
+        stage(
+            "train",
+            "--examples",
+            str(examples),
+            "--transform-graph",
+            str(graph),
+            "--model",
+            str(model_dir),
+            "--modalities",
+            modalities,
+            "--epochs",
+            str(epochs),
+        ),
+        seconds,
+        f"train_{name}",
+    )
+    return json.loads((model_dir / "manifest.json").read_text())
+
+
+def evaluate_cli(
+    run: Runner,
+    data: pathlib.Path,
+    examples: pathlib.Path,
+    models: Mapping[str, pathlib.Path],
+    out: pathlib.Path,
+    seconds: dict,
+    *,
+    candidate: str = FULL,
+) -> dict:
+    """The evaluate CLI on ``models`` (``candidate`` as the candidate, the rest as extras).
+
+    No model is in service (an empty model root) and nothing is gated: only the metrics matter.
+
+    Returns:
+        ``metrics.json`` with the candidate renamed from ``candidate`` to its own name.
+    """
+    extras = [
+        arg
+        for name, path in sorted(models.items())
+        if name != candidate
+        for arg in ("--extra-model", f"{name}={path}")
+    ]
+    timed(
+        run,
+        stage(
+            "evaluate",
+            "--data",
+            str(data),
+            "--examples",
+            str(examples),
+            "--model",
+            str(models[candidate]),
+            "--model-root",
+            str(out / "no-model-in-service"),
+            "--out",
+            str(out),
+            "--no-beat-baseline",
+            *extras,
+        ),
+        seconds,
+        "evaluate_cli",
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("models", "models_warm"):
+        metrics[key][candidate] = metrics[key].pop("candidate")
+    if metrics.get("unavailable"):
+        raise AssertionError(f"evaluate could not rank: {metrics['unavailable']}")
+    return metrics
+
+
+def per_user_scores(
+    data: pathlib.Path,
+    examples: pathlib.Path,
+    models: Mapping[str, pathlib.Path],
+    *,
+    ks: Sequence[int],
+    batch_size: int = 512,
+    unseen_user_id: str | None = None,
+) -> tuple[list[str], dict[str, dict[str, np.ndarray]]]:
+    """Per-user metrics of every model and most-popular, through the exported serving models.
+
+    The same protocol and ranking path as ``components.evaluate.job.run`` (eval set from the
+    ingest split, requests as of the cut-off, serving top-K completed from the embeddings,
+    history removed).
+
+    Args:
+        unseen_user_id: When given, every request's user id is replaced by this id (one the
+            models never saw), so the user-id embedding carries nothing and only the content
+            features (history, text, friends, profile) place the user: a diagnostic of how much
+            of a group's signal the id embedding absorbs.
+
+    Returns:
+        ``(eval users sorted by id, {model: {"recall@50": [users], ...}})``.
+    """
+    from components.evaluate.job import rank_with_model  # TensorFlow: only when scoring
+
+    before = layout.read_table(data, EVENTS.name, layout.TRAIN)
+    eval_set = build_eval_set(before, layout.read_table(data, EVENTS.name, layout.EVAL))
+    requests = requests_for(
+        pq.read_table(requests_path(str(examples), layout.EVAL)), eval_set.users
+    )
+    if unseen_user_id is not None:
+        column = requests.schema.get_field_index(USER_ID)
+        unseen = pa.array([unseen_user_id] * requests.num_rows, requests.schema.field(column).type)
+        requests = requests.set_column(column, USER_ID, unseen)
+    depth = max(ks)
+    scores = {}
+    popular = popularity(before)
+    ranked = [exclude_history(popular, h, depth=depth) for h in eval_set.history]
+    scores[MOST_POPULAR] = per_user_metrics(ranked, eval_set.targets, ks=ks)
+    for name, model_dir in models.items():
+        ranked, _ = rank_with_model(
+            str(model_dir), requests, eval_set, depth=depth, batch_size=batch_size
+        )
+        scores[name] = per_user_metrics(ranked, eval_set.targets, ks=ks)
+    return eval_set.users, scores
+
+
+def planted_groups(truth_users: pa.Table, eval_users: Sequence[str]) -> tuple[np.ndarray, dict]:
+    """Each eval user's ``signal_modality`` (``other`` when the truth lacks the id), and counts.
+
+    Returns:
+        ``([users] object array of group names, {"matched": n, "unmatched": n})``.
+    """
+    group_of = dict(
+        zip(
+            truth_users[USER_ID].to_pylist(),
+            truth_users[SIGNAL_MODALITY].to_pylist(),
+            strict=True,
+        )
+    )
+    groups = np.array([group_of.get(u, OTHER) for u in eval_users], dtype=object)
+    matched = int(sum(u in group_of for u in eval_users))
+    return groups, {"matched": matched, "unmatched": len(eval_users) - matched}
+
+
+def group_means(
+    scores: Mapping[str, Mapping[str, np.ndarray]], groups: np.ndarray, names: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{group: {model: {metric: mean}}}`` for each group, plus ``all``."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for group in ["all", *sorted(set(groups.tolist()))]:
+        mask = np.ones(len(groups), bool) if group == "all" else groups == group
+        out[group] = {
+            model: {"users": int(mask.sum())}
+            | {n: round(float(values[n][mask].mean()), 4) for n in names}
+            for model, values in scores.items()
+        }
+    return out
+
+
+def paired_drop(
+    full: Mapping[str, np.ndarray],
+    other: Mapping[str, np.ndarray],
+    mask: np.ndarray,
+    *,
+    metric: str,
+    resamples: int = 1000,
+    seed: int = 7,
+) -> dict:
+    """``full - other`` on the users in ``mask``, with a paired bootstrap 95% interval.
+
+    Uses evaluate's ``paired_intervals`` (the gate's comparison).
+    """
+    a, b = full[metric][mask], other[metric][mask]
+    drop = paired_intervals(
+        {metric: a}, {metric: b}, (metric,), resamples=resamples, seed=seed, confidence=0.95
+    )[metric]
+    return {
+        "users": int(mask.sum()),
+        "full": round(float(a.mean()), 4),
+        "other": round(float(b.mean()), 4),
+        "drop": round(drop.mean, 4),
+        "drop_ci95": [round(drop.low, 4), round(drop.high, 4)],
+    }
+
+
+def ablation_row(
+    full: Mapping[str, np.ndarray],
+    off: Mapping[str, np.ndarray],
+    groups: np.ndarray,
+    own: str,
+    *,
+    metric: str,
+) -> dict:
+    """Full vs one modality off on the group whose signal is ``own``, and on everybody else.
+
+    The drops are ``full - off`` (positive = switching the modality off hurts).
+    """
+    row: dict[str, object] = {"metric": metric}
+    for side, mask in (("own", groups == own), ("others", groups != own)):
+        row[side] = paired_drop(full, off, mask, metric=metric)
+    row["drop_own_gt_drop_others"] = bool(row["own"]["drop"] > row["others"]["drop"])
+    row["own_drop_ci_excludes_0"] = bool(row["own"]["drop_ci95"][0] > 0)
+    return row
+
+
+class Clock:
+    """Wall time since construction, in seconds rounded to 0.1."""
+
+    def __init__(self) -> None:
+        """Start now."""
+        self._start = time.perf_counter()
+
+    def seconds(self) -> float:
+        """Seconds elapsed."""
+        return round(time.perf_counter() - self._start, 1)
