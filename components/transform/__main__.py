@@ -20,6 +20,17 @@ def main(argv: list[str] | None = None) -> int:
         "--cache-dir", help="analyzer cache, one span per --span-days UTC days (default: no cache)"
     )
     parser.add_argument("--span-days", type=int, default=TransformConfig.span_days)
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=TransformConfig.shards,
+        help="key shards of the Beam feature build (default 0: one per 16 MiB of events)",
+    )
+    parser.add_argument(
+        "--in-process-features",
+        action="store_true",
+        help="build feature rows in this process (the reference; small data only), not in Beam",
+    )
     args, beam_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = TransformConfig(
@@ -27,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         beam_args=tuple(beam_args),
         cache_dir=args.cache_dir,
         span_days=args.span_days,
+        shards=args.shards,
+        in_process_features=args.in_process_features,
     )
     manifest = run(args.data, args.examples, args.transform_graph, config)
     print(json.dumps(manifest, indent=2))

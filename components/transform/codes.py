@@ -33,6 +33,12 @@ def gather_strings(values: pa.Array, index: np.ndarray, *, pad: str) -> pa.Array
     return pa.ListArray.from_arrays(offsets, filled)
 
 
+def fixed_string_lists(values: pa.Array, k: int) -> pa.Array:
+    """``[rows * k]`` strings (row-major) as a list<string> column of ``k`` per row."""
+    offsets = pa.array(np.arange(0, len(values) + 1, k, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values.cast(pa.string()))
+
+
 def fixed_float_lists(matrix: np.ndarray) -> pa.Array:
     """``[rows, k]`` floats as a list<float32> column."""
     rows, k = matrix.shape

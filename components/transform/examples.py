@@ -21,11 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from components.transform.behavior import item_behavior, user_behavior
-from components.transform.codes import dictionary_of, encode, micros
-from components.transform.relations import item_neighbors, user_relations
+from components.transform.codes import dictionary_of, encode, fixed_string_lists, micros
+from components.transform.relations import item_neighbors, last_items, user_neighbors
 from components.transform.text import user_texts
 from components.transform.timeline import lookback
 from schemas import features as fs
+from schemas.features import FRIEND_ITEMS_LEN
 from schemas.tables import (
     AGE_BUCKET,
     BRAND,
@@ -98,6 +99,23 @@ def item_text(items: pa.Table) -> pa.Array:
 
 def query_features(ctx: Context, users: pa.Array, at: np.ndarray) -> dict[str, pa.Array]:
     """Query-side raw features of each (user, time), from data strictly before the time."""
+    out, nearest = own_query_features(ctx, users, at)
+    items = last_items(
+        ctx.events, nearest, np.repeat(at, FRIEND_ITEMS_LEN), dictionary=ctx.user_dictionary
+    )
+    out[fs.FRIEND_ITEM_IDS] = fixed_string_lists(items, FRIEND_ITEMS_LEN)
+    return out
+
+
+def own_query_features(
+    ctx: Context, users: pa.Array, at: np.ndarray
+) -> tuple[dict[str, pa.Array], pa.Array]:
+    """Query features from the user's own rows: all but ``friend_item_ids``.
+
+    Returns:
+        The features, and the ``[queries * FRIEND_ITEMS_LEN]`` nearest neighbours whose last
+        items (``relations.last_items``) make ``friend_item_ids``.
+    """
     dictionary = ctx.user_dictionary
     profile = _lookup(ctx.users, USER_ID, users, (COUNTRY, AGE_BUCKET))
     out = {USER_ID: users.cast(pa.string())}
@@ -105,8 +123,9 @@ def query_features(ctx: Context, users: pa.Array, at: np.ndarray) -> dict[str, p
     out[AGE_BUCKET] = pc.fill_null(profile[AGE_BUCKET], "")
     out.update(user_behavior(ctx.events, users, at, dictionary=dictionary))
     out[fs.USER_TEXT] = user_texts(ctx.reviews, ctx.events, users, at, dictionary=dictionary)
-    out.update(user_relations(ctx.user_links, ctx.events, users, at, dictionary=dictionary))
-    return out
+    neighbors, nearest = user_neighbors(ctx.user_links, users, at, dictionary=dictionary)
+    out.update(neighbors)
+    return out, nearest
 
 
 def static_candidate_features(ctx: Context, items: pa.Array) -> dict[str, pa.Array]:
@@ -215,6 +234,13 @@ def build_catalog(ctx: Context, at_micros: int) -> pa.Table:
     columns[ITEM_ID] = items.cast(pa.string())
     columns.update(dynamic_candidate_features(ctx, items, at))
     return to_feature_table(columns, len(items))
+
+
+def request_users(events: pa.Table, at_micros: int) -> pa.Array:
+    """Users with an event strictly before ``at_micros``, sorted (who gets a serving request)."""
+    before = pa.array(micros(events[TS]) < at_micros)
+    users = pc.unique(events[USER_ID].combine_chunks().filter(before))
+    return pc.take(users, pc.array_sort_indices(users))
 
 
 def build_requests(ctx: Context, users: pa.Array, at_micros: int) -> pa.Table:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from components.ingest import layout
-from components.transform import outputs
+from components.transform import outputs, shards
 from components.transform.beam import analyze_and_transform
-from components.transform.codes import micros
 from components.transform.config import TransformConfig
 from components.transform.examples import (
     Context,
@@ -25,11 +29,13 @@ from components.transform.examples import (
     build_examples,
     build_requests,
     example_times,
+    request_users,
 )
+from components.transform.feature_pipeline import auto_shards, build_features
 from components.transform.preprocessing import example_output_names, make_preprocessing_fn
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
 from schemas import features as fs
-from schemas.tables import TS, USER_ID
+from schemas.tables import USER_ID
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +64,27 @@ def read_context(data_dir: str) -> tuple[Context, dict[str, pa.Table]]:
 
 def cutoffs(data_dir: str) -> dict[str, int]:
     """Window starts in epoch microseconds: eval starts at train_end, test at eval_end."""
-    with open(os.path.join(data_dir, layout.MANIFEST)) as f:
+    with FileSystems.open(f"{data_dir.rstrip('/')}/{layout.MANIFEST}") as f:
         manifest = json.load(f)
 
     def us(text: str) -> int:
         return int(dt.datetime.fromisoformat(text).timestamp() * 1_000_000)
 
     return {EVAL: us(manifest["train_end"]), TEST: us(manifest["eval_end"])}
+
+
+@contextlib.contextmanager
+def tft_temp_dir(beam_args: tuple[str, ...]) -> Iterator[str]:
+    """TFT's scratch space: under ``--temp_location`` when given, else a local temp directory.
+
+    Remote workers (Dataflow, Flink, Spark) write there, so it must be shared storage.
+    """
+    root = PipelineOptions(list(beam_args)).view_as(GoogleCloudOptions).temp_location
+    if root:
+        yield f"{root.rstrip('/')}/tft-{uuid.uuid4().hex}"
+        return
+    with tempfile.TemporaryDirectory(prefix="tft-") as temp_dir:
+        yield temp_dir
 
 
 def is_catalog_batch(batch: pa.RecordBatch) -> pa.Array:
@@ -87,44 +107,36 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         history / text / image, timing).
     """
     started = time.monotonic()
-    ctx, windows = read_context(data_dir)
     starts = cutoffs(data_dir)
-    rows, summary, spans = {}, {}, {}
-    for split in (TRAIN, EVAL):
-        window = windows[split]
-        examples = build_examples(ctx, window)
-        if split == TRAIN and config.cache_dir is not None:
-            spans = write_spans(
-                examples,
-                example_times(ctx, window),
-                examples_dir,
-                days=config.span_days,
-                cutoff_micros=starts[EVAL],
-            )
-        rows[split] = examples.num_rows
-        summary[split] = describe(examples)
-        os.makedirs(outputs.raw_examples_dir(examples_dir, split), exist_ok=True)
-        pq.write_table(
-            examples,
-            os.path.join(outputs.raw_examples_dir(examples_dir, split), outputs.RAW_EXAMPLES_FILE),
+    shard_count = None
+    if config.in_process_features:
+        rows, summary, spans = build_features_in_process(
+            data_dir, examples_dir, starts=starts, config=config
         )
+    else:
+        shard_count = config.shards or auto_shards(data_dir)
+        counts = build_features(
+            data_dir,
+            examples_dir,
+            starts=starts,
+            shard_count=shard_count,
+            beam_args=config.beam_args,
+            span_days=config.span_days if config.cache_dir is not None else None,
+        )
+        summary = {
+            TRAIN: counts.outputs[shards.TRAIN_EXAMPLES],
+            EVAL: counts.outputs[shards.EVAL_EXAMPLES],
+            "catalog": counts.outputs[shards.CATALOG],
+        }
+        rows = {split: summary[split]["rows"] for split in (TRAIN, EVAL)}
+        spans = dict(sorted(counts.spans.items()))
     if rows[TRAIN] == 0:
         raise ValueError(f"{data_dir}: the train window has no events; nothing to learn from")
-    catalog = build_catalog(ctx, starts[EVAL])
-    pq.write_table(catalog, outputs.raw_catalog_path(examples_dir))
-    summary["catalog"] = describe(catalog)
     if spans:
         # The catalog is as of this run's cut-off: a new span every night, never reused.
         spans[f"catalog-{starts[EVAL]}"] = outputs.raw_catalog_path(examples_dir)
-    for split in (EVAL, TEST):
-        before = pa.array(micros(ctx.events[TS]) < starts[split])
-        users = pc.unique(ctx.events[USER_ID].combine_chunks().filter(before))
-        users = pc.take(users, pc.array_sort_indices(users))
-        path = outputs.requests_path(examples_dir, split)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        pq.write_table(build_requests(ctx, users, starts[split]), path)
     feature_time = time.monotonic() - started
-    with tempfile.TemporaryDirectory(prefix="tft-") as temp_dir:
+    with tft_temp_dir(config.beam_args) as temp_dir:
         analyzed = analyze_and_transform(
             analyze_pattern=os.path.join(outputs.raw_examples_dir(examples_dir, TRAIN), "*"),
             eval_pattern=(
@@ -146,19 +158,62 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "rows": rows,
-        "catalog_items": catalog.num_rows,
+        "catalog_items": summary["catalog"]["rows"],
         "summary": summary,
         "feature_seconds": round(feature_time, 2),
         "seconds": round(time.monotonic() - started, 2),
         "beam_args": list(config.beam_args),
+        "features": "in_process" if config.in_process_features else "beam",
+        "shards": shard_count,
     }
     if config.cache_dir is not None:
         manifest["spans"] = sorted(spans)
         manifest["analyzed_spans"] = analyzed
-    with open(os.path.join(examples_dir, outputs.MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=2)
+    with FileSystems.create(os.path.join(examples_dir, outputs.MANIFEST)) as f:
+        f.write(json.dumps(manifest, indent=2).encode("utf-8"))
     logger.info("transform done rows=%s seconds=%s", rows, manifest["seconds"])
     return manifest
+
+
+def build_features_in_process(
+    data_dir: str, examples_dir: str, *, starts: dict[str, int], config: TransformConfig
+) -> tuple[dict[str, int], dict[str, dict[str, int]], dict[str, str]]:
+    """The reference feature build: every table in this process (small data, tests, bench).
+
+    Writes the same files as ``feature_pipeline.build_features`` (rows in another order).
+
+    Returns:
+        Example rows per split, the summary (``describe``) per output, span files (cache on).
+    """
+    ctx, windows = read_context(data_dir)
+    rows, summary, spans = {}, {}, {}
+    for split in (TRAIN, EVAL):
+        window = windows[split]
+        examples = build_examples(ctx, window)
+        if split == TRAIN and config.cache_dir is not None:
+            spans = write_spans(
+                examples,
+                example_times(ctx, window),
+                examples_dir,
+                days=config.span_days,
+                cutoff_micros=starts[EVAL],
+            )
+        rows[split] = examples.num_rows
+        summary[split] = describe(examples)
+        os.makedirs(outputs.raw_examples_dir(examples_dir, split), exist_ok=True)
+        pq.write_table(
+            examples,
+            os.path.join(outputs.raw_examples_dir(examples_dir, split), outputs.RAW_EXAMPLES_FILE),
+        )
+    catalog = build_catalog(ctx, starts[EVAL])
+    pq.write_table(catalog, outputs.raw_catalog_path(examples_dir))
+    summary["catalog"] = describe(catalog)
+    for split in (EVAL, TEST):
+        users = request_users(ctx.events, starts[split])
+        path = outputs.requests_path(examples_dir, split)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pq.write_table(build_requests(ctx, users, starts[split]), path)
+    return rows, summary, spans
 
 
 def write_spans(
@@ -166,10 +221,8 @@ def write_spans(
 ) -> dict[str, str]:
     """Write ``examples`` split into spans of ``days`` UTC days; ``{span name: Parquet path}``.
 
-    A span's name is its analyzer cache key, so it must name exactly its rows: spans are aligned
-    on the epoch (day number // ``days``) and named by their first day; a span the train cut-off
-    falls into is not complete yet (tomorrow's run adds rows to it), so its name also carries
-    the cut-off and no later run mistakes its cache for its own.
+    A span's name is its analyzer cache key, so it must name exactly its rows (see
+    ``outputs.span_names``).
 
     Args:
         examples: Train-window example rows.
@@ -180,17 +233,12 @@ def write_spans(
     """
     if len(times) != examples.num_rows:
         raise ValueError(f"{len(times)} event times for {examples.num_rows} example rows")
-    day_number = np.asarray(times, dtype="datetime64[us]").astype("datetime64[D]").astype(np.int64)
-    first_day = (day_number // days) * days
+    names = outputs.span_names(times, days=days, cutoff_micros=cutoff_micros)
     paths = {}
-    for day in np.unique(first_day):
-        name = str(np.datetime64(int(day), "D"))
-        end_micros = int(day + days) * 86_400 * 1_000_000
-        if end_micros > cutoff_micros:
-            name = f"{name}-until-{cutoff_micros}"
+    for name in sorted(set(names)):
         path = outputs.raw_span_path(examples_dir, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        pq.write_table(examples.filter(pa.array(first_day == day)), path)
+        pq.write_table(examples.filter(pa.array(names == name)), path)
         paths[name] = path
     return paths
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 MANIFEST = "manifest.json"
 REQUESTS_DIR = "requests"
 RAW_DIR = "raw"
@@ -46,3 +48,29 @@ def raw_catalog_path(examples_dir: str) -> str:
 def raw_span_path(examples_dir: str, span: str) -> str:
     """Raw train examples of one span (a UTC day, ``YYYY-MM-DD``), analyzed and cached alone."""
     return os.path.join(examples_dir, RAW_DIR, SPANS_DIR, span, RAW_EXAMPLES_FILE)
+
+
+def span_names(times: np.ndarray, *, days: int, cutoff_micros: int) -> np.ndarray:
+    """``[rows]`` name of the analyzer-cache span of each time (str).
+
+    Spans are aligned on the epoch (day number // ``days``) and named by their first UTC day; a
+    span the train cut-off falls into is not complete yet (tomorrow's run adds rows to it), so
+    its name also carries the cut-off and no later run mistakes its cache for its own.
+
+    Args:
+        times: ``[rows]`` int64 epoch microseconds.
+        days: UTC days per span.
+        cutoff_micros: End of the train window (epoch microseconds).
+    """
+    day_number = np.asarray(times, dtype="datetime64[us]").astype("datetime64[D]").astype(np.int64)
+    first_day = (day_number // days) * days
+    names = {}
+    for day in np.unique(first_day):
+        name = str(np.datetime64(int(day), "D"))
+        if int(day + days) * 86_400 * 1_000_000 > cutoff_micros:
+            name = f"{name}-until-{cutoff_micros}"
+        names[int(day)] = name
+    out = np.empty(len(first_day), dtype=object)
+    for day, name in names.items():
+        out[first_day == day] = name
+    return out

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from components.transform.codes import encode, gather_strings, micros
+from components.transform.codes import encode, fixed_string_lists, gather_strings, micros
 from components.transform.timeline import lookback
 from schemas.features import (
     FRIEND_IDS,
@@ -27,7 +28,9 @@ def user_relations(
     """Each (user, time) query's neighbours linked strictly before that time, and their last items.
 
     A link without a timestamp (a source that does not say, like Ciao's trust edges) counts as
-    known since forever: it is static metadata, not an event.
+    known since forever: it is static metadata, not an event. This is ``user_neighbors`` then
+    ``last_items`` of the nearest neighbours; a sharded build runs the two where each one's
+    data lives (the neighbours' events may be in another shard).
 
     Args:
         links: Canonical user_relations (src_user -> dst_user, ts).
@@ -41,29 +44,58 @@ def user_relations(
         (list<string> FRIEND_ITEMS_LEN: each neighbour's last item before the time, in the same
         order), ``n_friends`` (float32, all links before the time).
     """
+    out, nearest = user_neighbors(links, users, at, dictionary=dictionary)
+    items = last_items(events, nearest, np.repeat(at, FRIEND_ITEMS_LEN), dictionary=dictionary)
+    out[FRIEND_ITEM_IDS] = fixed_string_lists(items, FRIEND_ITEMS_LEN)
+    return out
+
+
+def user_neighbors(
+    links: pa.Table, users: pa.Array, at: np.ndarray, *, dictionary: pa.Array
+) -> tuple[dict[str, pa.Array], pa.Array]:
+    """Each (user, time) query's neighbours linked strictly before that time.
+
+    Returns:
+        ``{friend_ids, n_friends}`` (see ``user_relations``), and the ``[queries *
+        FRIEND_ITEMS_LEN]`` nearest neighbours (row-major, null where a slot is empty) whose last
+        items ``friend_item_ids`` holds.
+    """
     src = encode(links[SRC_USER], dictionary)
     lb = lookback(src, micros(links[TS]), encode(users, dictionary), at)
     slots = lb.last(FRIENDS_LEN)
-    friends = gather_strings(links[DST_USER].combine_chunks(), slots, pad=PAD)
-    # Each neighbour's last item before the query time: one lookup per (query, slot).
-    destinations = encode(links[DST_USER], dictionary)
-    friend_codes = (
-        np.where(slots >= 0, destinations[np.maximum(slots, 0)], -2)
-        if len(destinations)
-        else np.full(slots.shape, -2, dtype=np.int64)
-    )
-    per_slot = lookback(
-        encode(events[USER_ID], dictionary),
-        micros(events[TS]),
-        friend_codes.reshape(-1),
-        np.repeat(at, FRIENDS_LEN),
-    )
-    last_item = per_slot.last(1).reshape(len(at), FRIENDS_LEN)[:, :FRIEND_ITEMS_LEN]
+    destinations = links[DST_USER].combine_chunks()
+    nearest = slots[:, :FRIEND_ITEMS_LEN].reshape(-1)
+    if len(destinations):
+        taken = pc.take(destinations.cast(pa.string()), pa.array(np.maximum(nearest, 0)))
+        nearest_ids = pc.if_else(pa.array(nearest < 0), pa.scalar(None, pa.string()), taken)
+    else:
+        nearest_ids = pa.nulls(len(nearest), pa.string())
     return {
-        FRIEND_IDS: friends,
-        FRIEND_ITEM_IDS: gather_strings(events[ITEM_ID].combine_chunks(), last_item, pad=PAD),
+        FRIEND_IDS: gather_strings(destinations, slots, pad=PAD),
         N_FRIENDS: pa.array(lb.counts.astype(np.float32), pa.float32()),
-    }
+    }, nearest_ids
+
+
+def last_items(
+    events: pa.Table, users: pa.Array, at: np.ndarray, *, dictionary: pa.Array
+) -> pa.Array:
+    """``[queries]`` item of each (user, time)'s last event strictly before the time.
+
+    Args:
+        events: Canonical events (user_id, item_id, ts).
+        users: ``[queries]`` user ids; null asks nothing (PAD).
+        at: ``[queries]`` int64 epoch microseconds.
+        dictionary: Code book covering the user ids of ``events``.
+
+    Returns:
+        ``[queries]`` strings, PAD where the user had no event before the time.
+    """
+    # -2 matches no event (an event's unknown user would be -1).
+    empty = pc.is_null(users).to_numpy(zero_copy_only=False)
+    codes = np.where(empty, -2, encode(users, dictionary))
+    per_query = lookback(encode(events[USER_ID], dictionary), micros(events[TS]), codes, at)
+    last = per_query.last(1)
+    return gather_strings(events[ITEM_ID].combine_chunks(), last, pad=PAD).flatten()
 
 
 def item_neighbors(

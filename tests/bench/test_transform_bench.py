@@ -2,11 +2,15 @@
 
 Measured in one run on the same ingested data:
 - the project's transform (the CLI in a subprocess, so its peak RSS is its own), split into the
-  Arrow feature building (``feature_seconds`` of its manifest) and the rest (the TFT Beam run);
+  sharded Beam feature build (``feature_seconds`` of its manifest) and the rest (the TFT run);
 - a bare TFT run over the same raw example rows (train examples + catalog) with the same
   preprocessing_fn, analyze only: the overhead of our pipeline around TFT's analyzers;
-- the analyzer cache: a cold cached run, then a warm "next night" whose cache lacks the newest
-  span (and the catalog, new every night), against the uncached run.
+- the pyarrow reference: the same non-TFT aggregations by the pure in-process build (every table
+  in one process: ``job.build_features_in_process``), timed in this process, reads and writes
+  included, as the Beam build;
+- the analyzer cache (smallest size only): a cold cached run, then a warm "next night" whose cache
+  lacks the newest span (and the catalog, new every night), against the uncached run;
+- growth from the smallest to each larger size (ratios of times and of events).
 Figures go to tests/bench/results via ``bench_record``; nothing here asserts on time.
 """
 
@@ -29,6 +33,17 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 SPAN_DAYS = 30  # cached spans: 1-day spans (120 here) make a Beam graph too big for 2 cores
 SIZES = [100_000] + ([1_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
 NOW = "2026-11-24T00:00:00Z"
+MEASURED: dict[int, dict] = {}  # results per size, for the growth figures of the larger sizes
+
+
+def pyarrow_reference(data: str, out_dir: str) -> float:
+    """Seconds of the in-process pure feature build (reads, aggregations, Parquet writes)."""
+    from components.transform.config import TransformConfig
+    from components.transform.job import build_features_in_process, cutoffs
+
+    start = time.perf_counter()
+    build_features_in_process(data, out_dir, starts=cutoffs(data), config=TransformConfig())
+    return time.perf_counter() - start
 
 
 def bare_tft_analyze(pattern: str, out_dir: str) -> float:
@@ -78,8 +93,10 @@ def test_transform(events: int, tmp_path: pathlib.Path, bench_record, run_measur
     manifest = json.loads(pathlib.Path(ex, "manifest.json").read_text())
     bare_s = bare_tft_analyze(os.path.join(ex, "raw", "train", "*"), str(tmp_path / "tg-bare"))
 
+    reference_s = pyarrow_reference(data, str(tmp_path / "ex-reference"))
+
     cached = {}
-    for night in ("cold", "warm"):
+    for night in ("cold", "warm") if events == SIZES[0] else ():
         cache = tmp_path / f"cache-{night}"
         if night == "warm":
             spans = [s for s in cached["cold"]["spans"] if not s.startswith("catalog")]
@@ -102,18 +119,35 @@ def test_transform(events: int, tmp_path: pathlib.Path, bench_record, run_measur
         "catalog_items": manifest["catalog_items"],
         "wall_s": round(measured["wall_s"], 2),
         "stage_s": manifest["seconds"],
-        "features_arrow_s": features_s,
+        "features_beam_s": features_s,
         "tft_beam_part_s": round(tft_part_s, 2),
         "bare_tft_analyze_s": round(bare_s, 2),
         "overhead_stage_vs_bare_tft": round(manifest["seconds"] / bare_s, 2),
         "tft_part_vs_bare_tft": round(tft_part_s / bare_s, 2),
         "tft_part_vs_features": round(tft_part_s / max(features_s, 1e-3), 1),
         "peak_rss_mib": round(measured["peak_rss_bytes"] / 2**20, 1),
-        "cached_spans": len(cached["cold"]["spans"]),
-        "cached_cold_stage_s": cached["cold"]["seconds"],
-        "cached_warm_stage_s": cached["warm"]["seconds"],
-        "warm_analyzed_spans": len(cached["warm"]["analyzed_spans"]),
-        "warm_vs_cold_cached": round(cached["warm"]["seconds"] / cached["cold"]["seconds"], 2),
-        "warm_vs_uncached": round(cached["warm"]["seconds"] / manifest["seconds"], 2),
+        "pyarrow_reference_s": round(reference_s, 2),
+        "stage_vs_pyarrow_reference": round(manifest["seconds"] / reference_s, 2),
+        "features_beam_vs_pyarrow_reference": round(features_s / reference_s, 2),
+        "shards": manifest["shards"],
     }
+    if cached:
+        results |= {
+            "cached_spans": len(cached["cold"]["spans"]),
+            "cached_cold_stage_s": cached["cold"]["seconds"],
+            "cached_warm_stage_s": cached["warm"]["seconds"],
+            "warm_analyzed_spans": len(cached["warm"]["analyzed_spans"]),
+            "warm_vs_cold_cached": round(cached["warm"]["seconds"] / cached["cold"]["seconds"], 2),
+            "warm_vs_uncached": round(cached["warm"]["seconds"] / manifest["seconds"], 2),
+        }
+    smallest = MEASURED.get(SIZES[0])
+    if smallest is not None and events != SIZES[0]:
+        results["growth_vs_smallest"] = {
+            name: round(results[name] / smallest[name], 2)
+            for name in (
+                "events", "stage_s", "features_beam_s", "tft_beam_part_s",
+                "bare_tft_analyze_s", "pyarrow_reference_s", "peak_rss_mib",
+            )
+        }  # fmt: skip
+    MEASURED[events] = results
     bench_record(f"transform_{events // 1_000}k_events", results)
