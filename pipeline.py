@@ -93,6 +93,8 @@ def build_pipeline(
         eval_end: str = "",
         now: str = "",
         beam_args: str = "",
+        # Key shards of transform's Beam feature build (0: one per 16 MiB of events, at least 2).
+        shards: int = 0,
         epochs: int = 3,
         batch_size: int = 256,
         embedding_dim: int = 32,
@@ -112,7 +114,9 @@ def build_pipeline(
         # raw_uri is a prefix that gets new data every night under the same name: never cache.
         ingested = ingest_op(raw_uri=raw_uri, train_end=train_end, eval_end=eval_end, now=now)
         ingested.set_display_name("Ingest and validate").set_caching_options(False)
-        transformed = transform_op(data=ingested.outputs["data"], beam_args=beam_args)
+        transformed = transform_op(
+            data=ingested.outputs["data"], beam_args=beam_args, shards=shards
+        )
         transformed.set_display_name("Transform features (Beam + TFT)")
         trained = train_op(
             examples=transformed.outputs["examples"],

@@ -170,6 +170,7 @@ def test_run_parameters_cover_data_window_model_gates_beam_training_gpu_and_moda
         "eval_end",
         "now",
         "beam_args",
+        "shards",
         "epochs",
         "batch_size",
         "embedding_dim",
@@ -343,6 +344,7 @@ def test_beam_flags_reach_every_beam_step_from_the_run_parameter(spec, steps):
     assert [s.name for s in beam_steps] == [TRANSFORM]
     for step in beam_steps:
         assert run_parameter(step, "beam_args", spec) == "beam_args"
+        assert run_parameter(step, "shards", spec) == "shards"
 
 
 def test_ablation_off_adds_nothing(spec, steps):
