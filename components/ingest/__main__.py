@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from components.ingest import job
+from components.ingest import job, privacy
 from components.ingest.config import FORMATS, IngestConfig, parse_timestamp
 from components.ingest.errors import IngestError
 
@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch-rows", type=int, default=IngestConfig.batch_rows)
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--pseudonym-key-file",
+        help=f"file holding the secret key of user-id pseudonyms (default: ${privacy.KEY_FILE_ENV}"
+        f", else ${privacy.KEY_ENV}; none: ids kept raw)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -44,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             eval_end=parse_timestamp(args.eval_end, what="--eval-end") if args.eval_end else None,
             batch_rows=args.batch_rows,
             progress=not args.quiet,
+            pseudonym_key=privacy.load_key(key_file=args.pseudonym_key_file),
         )
         manifest = job.run(args.input, args.out, config)
     except IngestError as err:
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(
         f"ingest {args.input} -> {args.out}  (train_end {manifest['train_end']}, "
-        f"eval_end {manifest['eval_end']})"
+        f"eval_end {manifest['eval_end']}, pseudonymized {manifest['pseudonymized']})"
     )
     for name, t in manifest["tables"].items():
         reasons = ", ".join(f"{r} {n}" for r, n in t["by_reason"].items()) or "-"

@@ -18,7 +18,12 @@ def ingest(
     quality: Output[Markdown],
     counts: Output[Metrics],
 ):
-    """Validate raw tables into canonical Parquet, quarantine bad rows, split by time."""
+    """Validate raw tables into canonical Parquet, quarantine bad rows, split by time.
+
+    User ids are pseudonymized when the container has a key: the platform mounts the secret as
+    a file named by ``SHOPREC_PSEUDONYM_KEY_FILE`` (or sets ``SHOPREC_PSEUDONYM_KEY``). The key
+    is never a pipeline parameter: parameters are stored in run metadata.
+    """
     from components.ingest.component import execute
 
     execute(raw_uri, train_end, eval_end, now, data=data, quality=quality, counts=counts)
@@ -35,9 +40,10 @@ def execute(
     counts: Metrics,
 ) -> None:
     """Run ingest into ``data``; empty timestamp strings mean "derive it" (see IngestConfig)."""
+    import os
     import shutil
 
-    from components.ingest import layout
+    from components.ingest import layout, privacy
     from components.ingest.config import IngestConfig, parse_timestamp
     from components.ingest.job import run
 
@@ -49,6 +55,7 @@ def execute(
         eval_end=when(eval_end, "eval_end"),
         now=when(now, "now"),
         progress=False,
+        pseudonym_key=privacy.load_key(os.environ),
     )
     manifest = run(raw_uri, data.path, config)
     shutil.copyfile(f"{data.path}/{layout.QUALITY_MD}", quality.path)
@@ -56,6 +63,7 @@ def execute(
         for key in ("read", "valid", "quarantined"):
             counts.log_metric(f"{table}.{key}", figures[key])
     data.metadata["schema_version"] = manifest["schema_version"]
+    data.metadata["pseudonymized"] = manifest["pseudonymized"]
 
 
 def build(image: str) -> "BaseComponent":

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 
 from components.ingest.errors import IngestConfigError
+from components.ingest.privacy import PseudonymKey
 
 FORMATS = ("auto", "parquet", "jsonl", "csv")
 
@@ -39,6 +40,9 @@ class IngestConfig:
         batch_rows: Rows per record batch read and validated at a time (bounds memory).
         raw_max_chars: Longest raw-row JSON kept in a quarantine record (longer is cut).
         progress: Print progress lines on stderr.
+        pseudonym_key: Secret key of the user-id pseudonyms (``privacy.load_key``); None keeps
+            raw ids (development data) and says so in the manifest and a warning. Never shown
+            by repr.
     """
 
     format: str = "auto"
@@ -50,6 +54,7 @@ class IngestConfig:
     batch_rows: int = 262_144
     raw_max_chars: int = 4_096
     progress: bool = True
+    pseudonym_key: PseudonymKey | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -76,5 +81,7 @@ class IngestConfig:
             )
         if self.batch_rows < 1:
             raise IngestConfigError(f"batch_rows must be >= 1, got {self.batch_rows}")
+        if self.pseudonym_key is not None and not isinstance(self.pseudonym_key, PseudonymKey):
+            raise IngestConfigError("pseudonym_key must be a privacy.PseudonymKey")
         if self.raw_max_chars < 16:
             raise IngestConfigError(f"raw_max_chars must be >= 16, got {self.raw_max_chars}")

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 import schemas
-from components.ingest import layout, quality, storage
+from components.ingest import layout, privacy, quality, storage
 from components.ingest.config import IngestConfig
 from components.ingest.dedup import SeenKeys
 from components.ingest.errors import IngestConfigError, IngestError, InputNotFoundError
@@ -49,6 +49,9 @@ class _TableResult:
         default_factory=lambda: collections.defaultdict(collections.Counter)
     )
     splits: dict = dataclasses.field(default_factory=dict)
+    scrubbed: dict = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(collections.Counter)
+    )
 
 
 def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
@@ -75,6 +78,8 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         raise InputNotFoundError(f"required table(s) {missing} not found: expected {wanted}")
     out = pathlib.Path(out_dir)
     storage.ensure_dir(out)
+    key = config.pseudonym_key
+    pseudonyms = privacy.Pseudonyms(key) if key is not None else None
     referenced = {(t, c) for table in schemas.TABLES for _, t, c in table.foreign_keys()}
     known: dict[str, pa.Array] = {}
     cutoffs: tuple[dt.datetime, dt.datetime] | None = None
@@ -96,7 +101,16 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         ids: dict[str, list[pa.Array]] = {c: [] for c in keep}
         ts_out = event_ts if table.name == schemas.EVENTS.name else None
         result, table_quality = _ingest_table(
-            table, files, target, out, now=now, known=known, ids=ids, ts_out=ts_out, config=config
+            table,
+            files,
+            target,
+            out,
+            now=now,
+            known=known,
+            ids=ids,
+            ts_out=ts_out,
+            config=config,
+            pseudonyms=pseudonyms,
         )
         for column, chunks in ids.items():
             known[f"{table.name}.{column}"] = (
@@ -141,6 +155,15 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         "train_end": train_end.isoformat(),
         "eval_end": eval_end.isoformat(),
         "cutoffs_source": cutoff_source,
+        # Only whether ids are pseudonyms: a key fingerprint could be brute-forced.
+        "pseudonymized": config.pseudonym_key is not None,
+        "scrubbed": {
+            f"{table.name}.{column}": {
+                kind: results[table.name].scrubbed[column][kind] for kind in privacy.SCRUB_KINDS
+            }
+            for table in schemas.TABLES
+            for column in privacy.scrub_columns(table)
+        },
         "tables": {
             name: {
                 "present": reports[name]["present"],
@@ -164,11 +187,20 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
             "eval_end": manifest["eval_end"],
             "source": cutoff_source,
         },
+        "privacy": {"pseudonymized": manifest["pseudonymized"], "scrubbed": manifest["scrubbed"]},
         "tables": reports,
     }
     storage.write_json(out / layout.QUALITY_JSON, report)
     storage.write_text(out / layout.QUALITY_MD, quality.render_markdown(report))
     storage.write_json(out / layout.MANIFEST, manifest)
+    if config.pseudonym_key is None:
+        logger.warning(
+            "pseudonymized=false: no key (%s or %s); user ids are kept as they are in the input",
+            privacy.KEY_ENV,
+            privacy.KEY_FILE_ENV,
+        )
+    else:
+        logger.info("pseudonymized=true key_source=%s", config.pseudonym_key.source)
     for name, r in results.items():
         logger.info(
             "ingested table=%s read=%d valid=%d quarantined=%d by_reason=%s splits=%s",
@@ -193,6 +225,7 @@ def _ingest_table(
     ids: dict[str, list[pa.Array]],
     ts_out: list[np.ndarray] | None,
     config: IngestConfig,
+    pseudonyms: privacy.Pseudonyms | None,
 ) -> tuple[_TableResult, quality.TableQuality]:
     """Validate every file of one table; valid rows to ``target``, bad ones to quarantine."""
     # The staging file is read back once and deleted: Arrow IPC, no Parquet encoding.
@@ -201,7 +234,9 @@ def _ingest_table(
     else:
         sink = storage.ParquetSink(target, table.arrow_schema())
     quarantine = storage.ParquetSink(layout.quarantine_path(out, table.name), QUARANTINE_SCHEMA)
-    state = _TableState(table, sink, quarantine, ids=ids, ts_out=ts_out, config=config)
+    state = _TableState(
+        table, sink, quarantine, ids=ids, ts_out=ts_out, config=config, pseudonyms=pseudonyms
+    )
     progress = Progress(f"ingest {table.name}", stream=sys.stderr if config.progress else None)
     try:
         with concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="validate") as pool:
@@ -243,6 +278,7 @@ class _TableState:
         ids: dict[str, list[pa.Array]],
         ts_out: list[np.ndarray] | None,
         config: IngestConfig,
+        pseudonyms: privacy.Pseudonyms | None,
     ) -> None:
         self.table = table
         self.result = _TableResult()
@@ -253,6 +289,7 @@ class _TableState:
         self._ids = ids
         self._ts_out = ts_out
         self._config = config
+        self._pseudonyms = pseudonyms
 
     def finish(
         self,
@@ -284,11 +321,16 @@ class _TableState:
                 max_chars=config.raw_max_chars,
             )
             records = pa.concat_tables([broken, records])
-        self._quarantine.write(records)
-        self._sink.write(checked.valid)
-        self.quality.add(checked.valid)
+        key = config.pseudonym_key
+        self._quarantine.write(privacy.protect_records(records, table, key))
+        # Foreign-key checks of later tables compare raw ids: keep them in memory, never written.
         for column, chunks in self._ids.items():
             chunks.append(checked.valid.column(column).combine_chunks())
+        protected, scrubbed = privacy.protect(checked.valid, table, self._pseudonyms)
+        for column, kinds in scrubbed.items():
+            self.result.scrubbed[column].update(kinds)
+        self._sink.write(protected)
+        self.quality.add(protected)
         if self._ts_out is not None and table.time_column:
             self._ts_out.append(checked.valid.column(table.time_column).cast(pa.int64()).to_numpy())
         result = self.result

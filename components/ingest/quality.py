@@ -208,6 +208,17 @@ def interaction_figures(
     }
 
 
+def _privacy_lines(privacy: dict | None) -> list[str]:
+    if privacy is None:
+        return []
+    scrubbed = "; ".join(
+        f"`{column}` " + ", ".join(f"{kind} {n:,}" for kind, n in kinds.items())
+        for column, kinds in privacy["scrubbed"].items()
+    )
+    pseudonymized = "yes (keyed hash)" if privacy["pseudonymized"] else "**no** (no key: raw ids)"
+    return [f"user ids pseudonymized: {pseudonymized} · rows scrubbed: {scrubbed or '-'}", ""]
+
+
 def render_markdown(report: dict) -> str:
     """quality.json as a Markdown page (one section per table)."""
     out = [
@@ -217,6 +228,7 @@ def render_markdown(report: dict) -> str:
         f"train_end {report['cutoffs']['train_end']} · eval_end {report['cutoffs']['eval_end']}"
         f" ({report['cutoffs']['source']})",
         "",
+        *_privacy_lines(report.get("privacy")),
         "| table | read | valid | quarantined | splits |",
         "|---|---:|---:|---:|---|",
     ]
