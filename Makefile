@@ -68,8 +68,16 @@ ifeq ($(DATA),shop)
 CUTOFFS = $(shell $(BIN)/python -c 'import json; w = json.load(open("data/shop/_meta.json"))["world"]; print("--train-end", w["history_cut"], "--eval-end", w["eval_end"])' 2>/dev/null)
 endif
 
-run: $(STAMP) $(RAW_READY)
-	$(BIN)/python pipeline.py run --raw data/$(DATA) --model-root models/$(DATA) \
+# Pseudonymization key of local runs: created once, never committed (.gitignore: .secrets/).
+# Keep it: a new key renames every user, and models trained on the old ids go cold. Only the
+# run recipe sets it, so tests and benchmarks see raw ids.
+PSEUDONYM_KEY := .secrets/pseudonym.key
+$(PSEUDONYM_KEY):
+	mkdir -p -m 700 $(@D)
+	(umask 077 && python3 -c "import secrets; print(secrets.token_hex(32))" > $@)
+
+run: $(STAMP) $(RAW_READY) $(PSEUDONYM_KEY)
+	SHOPREC_PSEUDONYM_KEY_FILE=$(CURDIR)/$(PSEUDONYM_KEY) $(BIN)/python pipeline.py run --raw data/$(DATA) --model-root models/$(DATA) \
 		--pipeline-root runs/$(DATA)/$(RUN_ID) --epochs $(EPOCHS) $(CUTOFFS)
 
 # The report's browser test opens the page in Debian's Chromium: installed once, as root or

@@ -22,6 +22,7 @@ from components.evaluate.config import EvaluateConfig
 from components.evaluate.gates import GateConfigError
 from components.images import GPU_TOLERATION, Images, Target
 from components.ingest import component as ingest_component
+from components.ingest import privacy
 from components.push import component as push_component
 from components.report import component as report_component
 from components.train import component as train_component
@@ -48,6 +49,10 @@ STORAGE_RETRY = {
     "backoff_max_duration": "1800s",
 }
 
+# Where ingest finds the pseudonymization key on a cluster (see build_pipeline).
+PSEUDONYM_MOUNT = "/var/run/secrets/shoprec-pseudonym"
+PSEUDONYM_KEY_ENV = privacy.KEY_FILE_ENV
+
 
 def build_pipeline(
     images: Images | None = None,
@@ -56,6 +61,7 @@ def build_pipeline(
     gpu: bool = False,
     retry: dict | None = STORAGE_RETRY,
     ablation: bool = False,
+    pseudonym_secret: str | None = None,
 ) -> "dsl.graph_component.GraphComponent":
     """The pipeline: every step in ``images.cpu``; with ``gpu``, the trainer in ``images.gpu``.
 
@@ -74,6 +80,10 @@ def build_pipeline(
             off (a ``dsl.ParallelFor`` over ``ABLATION_MODALITIES``), collected into evaluate's
             ``ablation_models``, which tables them against the candidate (not gated). Off: the
             pipeline is exactly the one without the option.
+        pseudonym_secret: A Kubernetes secret (key ``key``) holding the pseudonymization key:
+            mounted read-only into the ingest step only, which then pseudonymizes user ids
+            (``components.ingest.privacy``). The key never becomes a run parameter (parameters
+            are stored in run metadata). KFP on Kubernetes only.
     """
     images = images or Images()
     ingest_op = ingest_component.build(images.cpu)
@@ -114,6 +124,11 @@ def build_pipeline(
         # raw_uri is a prefix that gets new data every night under the same name: never cache.
         ingested = ingest_op(raw_uri=raw_uri, train_end=train_end, eval_end=eval_end, now=now)
         ingested.set_display_name("Ingest and validate").set_caching_options(False)
+        if pseudonym_secret:
+            kubernetes.use_secret_as_volume(
+                ingested, secret_name=pseudonym_secret, mount_path=PSEUDONYM_MOUNT
+            )
+            ingested.set_env_variable(PSEUDONYM_KEY_ENV, f"{PSEUDONYM_MOUNT}/key")
         transformed = transform_op(
             data=ingested.outputs["data"], beam_args=beam_args, shards=shards
         )
@@ -215,13 +230,22 @@ def compile_pipeline(
     target: Target = Target.KFP,
     gpu: bool = False,
     ablation: bool = False,
+    pseudonym_secret: str | None = None,
 ) -> str:
     """Compile the pipeline to KFP v2 YAML at ``out_path`` for ``target``.
 
-    ``gpu``: the trainer in the GPU image; ``ablation``: with the modality ablation variants.
+    ``gpu``: the trainer in the GPU image; ``ablation``: with the modality ablation variants;
+    ``pseudonym_secret``: the Kubernetes secret ingest reads its pseudonymization key from.
     """
+    if pseudonym_secret and not target.places_with_kubernetes:
+        raise ValueError(
+            "--pseudonym-secret mounts a Kubernetes secret: not available for target "
+            f"{target.value} (there, give ingest SHOPREC_PSEUDONYM_KEY from a secret manager)"
+        )
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    pipeline = build_pipeline(images, target=target, gpu=gpu, ablation=ablation)
+    pipeline = build_pipeline(
+        images, target=target, gpu=gpu, ablation=ablation, pseudonym_secret=pseudonym_secret
+    )
     compiler.Compiler().compile(pipeline, package_path=out_path)
     return out_path
 
@@ -348,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train in the GPU image, requesting gpu_count x gpu_type accelerators",
     )
     comp.add_argument("--ablation", action="store_true", help=ABLATION_HELP)
+    comp.add_argument(
+        "--pseudonym-secret",
+        default=None,
+        help="Kubernetes secret (key 'key') with the pseudonymization key, mounted into ingest "
+        "only (KFP target)",
+    )
     run = sub.add_parser(
         "run",
         help="run locally under kfp.local",
@@ -449,7 +479,12 @@ def main(argv: list[str] | None = None) -> int:
             Images.for_registry(args.registry, args.tag or "latest") if args.registry else Images()
         )
         out = compile_pipeline(
-            args.out, images, target=Target(args.target), gpu=args.gpu, ablation=args.ablation
+            args.out,
+            images,
+            target=Target(args.target),
+            gpu=args.gpu,
+            ablation=args.ablation,
+            pseudonym_secret=args.pseudonym_secret,
         )
         print(out)
         return 0

@@ -471,3 +471,29 @@ def test_run_help_says_what_every_gate_flag_does(capsys):
         ("--thresholds", "minimum per metric"),
     ):
         assert flag in text and words in text, flag
+
+
+def test_the_pseudonym_secret_is_mounted_into_ingest_only_and_never_a_parameter(tmp_path, spec):
+    docs = compile_to(tmp_path / "secret.yaml", ["--pseudonym-secret", "shoprec-pseudonym"])
+    assert len(docs) == 2, "expected the kfp-kubernetes platform section"
+    found = find_steps(docs[0])
+    executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    ingest_label = found[INGEST].component["executorLabel"]
+    assert set(executors) == {ingest_label}
+    (volume,) = executors[ingest_label]["secretAsVolume"]
+    assert volume["secretName"] == "shoprec-pseudonym"
+    assert volume["mountPath"] == pipeline.PSEUDONYM_MOUNT
+    env = found[INGEST].executor["container"]["env"]
+    assert env == [
+        {"name": "SHOPREC_PSEUDONYM_KEY_FILE", "value": f"{pipeline.PSEUDONYM_MOUNT}/key"}
+    ]
+    # Only the secret's name is in the YAML, and the run parameters are unchanged.
+    assert docs[0]["root"]["inputDefinitions"] == spec["root"]["inputDefinitions"]
+
+
+def test_the_pseudonym_secret_is_refused_where_there_is_no_kubernetes(tmp_path):
+    with pytest.raises(ValueError, match="Kubernetes secret"):
+        pipeline.main(
+            ["compile", "--out", str(tmp_path / "v.yaml"), "--target", Target.VERTEX.value,
+             "--pseudonym-secret", "s"]
+        )  # fmt: skip
