@@ -10,6 +10,8 @@ from schemas.contract import Modality
 # code with every one of these off).
 SWITCHABLE = (Modality.PROFILE, Modality.TEXT, Modality.IMAGE, Modality.BEHAVIOR, Modality.RELATION)
 ALL_MODALITIES = frozenset(SWITCHABLE)
+# Modalities the query tower reads (image is candidate-side only).
+QUERY_CONTENT = (Modality.PROFILE, Modality.TEXT, Modality.BEHAVIOR, Modality.RELATION)
 
 
 def parse_modalities(text: str) -> frozenset[Modality]:
@@ -50,6 +52,16 @@ class TrainConfig:
         mixed_precision: float16 compute; None = on exactly when a GPU is present.
         top_k: Items the serving signature returns per user (capped at the catalog size).
         checkpoint_every_steps: BackupAndRestore saves this often (a killed trainer resumes).
+        user_id_dropout: In training, the share of examples whose user id is replaced by the
+            out-of-vocabulary id (what an unseen user gets at serving), so the content paths
+            (history, text, friends, profile) must place users on their own instead of leaning on
+            the id embedding, which every warm user has. Only when a query-side content modality
+            is on (the ID-only model has nothing else to place a user with). 0 = off.
+        shared_space: Add to each tower's output a projection, shared by both towers, of the
+            pooled token embeddings (user text / item text) and of the pooled item embeddings
+            (history and friends' items / the candidate's id): a user's words and items then
+            score the items with those words and near those items without a training example
+            that links them (the text users' words, the relation users' friends).
         seed: Seeds TensorFlow, NumPy and Python for a repeatable run.
     """
 
@@ -64,6 +76,8 @@ class TrainConfig:
     mixed_precision: bool | None = None
     top_k: int = 100
     checkpoint_every_steps: int = 100
+    user_id_dropout: float = 0.25
+    shared_space: bool = True
     seed: int = 7
 
     def __post_init__(self) -> None:
@@ -74,6 +88,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.ranking_weight < 0:
             raise ValueError(f"TrainConfig.ranking_weight must be >= 0, got {self.ranking_weight}")
+        if not 0 <= self.user_id_dropout < 1:
+            raise ValueError(
+                f"TrainConfig.user_id_dropout must be in [0, 1), got {self.user_id_dropout}"
+            )
         unknown = set(self.modalities) - ALL_MODALITIES
         if unknown:
             raise ValueError(f"TrainConfig.modalities: {unknown} cannot be switched")
@@ -81,3 +99,8 @@ class TrainConfig:
     def uses(self, modality: Modality) -> bool:
         """Whether ``modality`` is on (ids always are)."""
         return modality is Modality.ID or modality in self.modalities
+
+    @property
+    def query_content(self) -> bool:
+        """Whether any query-side content modality is on (profile, behavior, text, relation)."""
+        return any(m in self.modalities for m in QUERY_CONTENT)

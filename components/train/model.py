@@ -58,15 +58,17 @@ class TwoTowerModel(tfrs.Model):
             metrics=[tf.keras.metrics.AUC(from_logits=True, name="ranking_auc")],
         )
 
-    def embed(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    def embed(
+        self, features: dict[str, tf.Tensor], training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """``([batch, dim] queries, [batch, dim] candidates)`` of a batch of examples."""
-        queries = self.query_tower(features)
+        queries = self.query_tower(features, training=training)
         candidates = self.candidate_tower(self.catalog(features))
         return queries, candidates
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Weighted retrieval loss (+ weighted ranking loss when ``ranking_weight`` > 0)."""
-        queries, candidates = self.embed(features)
+        queries, candidates = self.embed(features, training=training)
         ids = features[xf(ITEM_ID)]
         weight = features[xf(fs.WEIGHT)]
         probability = (

@@ -63,3 +63,16 @@ def test_defaults_are_valid_and_frozen():
     assert config.modalities == ALL_MODALITIES and config.ranking_weight == 0.2
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.epochs = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 1.5])
+def test_user_id_dropout_must_be_a_share_below_one(value):
+    with pytest.raises(ValueError, match="user_id_dropout"):
+        TrainConfig(user_id_dropout=value)
+
+
+def test_query_content_is_any_query_side_modality():
+    assert TrainConfig().query_content
+    assert TrainConfig(modalities=parse_modalities("text")).query_content
+    assert not TrainConfig(modalities=parse_modalities("image")).query_content
+    assert not TrainConfig(modalities=frozenset()).query_content
