@@ -114,6 +114,36 @@ def train(
     return json.loads((model_dir / "manifest.json").read_text())
 
 
+def train_all(
+    run: Runner,
+    examples: pathlib.Path,
+    graph: pathlib.Path,
+    models_dir: pathlib.Path,
+    seconds: dict,
+    *,
+    plan: dict[str, str],
+    epochs: int,
+) -> tuple[dict[str, pathlib.Path], dict[str, dict]]:
+    """Train one model per ``plan`` entry (name -> modalities) under ``models_dir``.
+
+    Returns:
+        ``(model directory per name, {name: modalities, train seconds, examples})``.
+    """
+    models, trained = {}, {}
+    for name, modalities in plan.items():
+        models[name] = models_dir / name
+        manifest = train(
+            run, examples, graph, models[name], seconds,
+            name=name, modalities=modalities, epochs=epochs,
+        )  # fmt: skip
+        trained[name] = {
+            "modalities": modalities,
+            "train_seconds": manifest.get("train_seconds"),
+            "examples": manifest.get("examples"),
+        }
+    return models, trained
+
+
 def evaluate_cli(
     run: Runner,
     data: pathlib.Path,

@@ -80,24 +80,9 @@ def test_planted_signal_ablation(tmp_path, bench_record, run_measured):
 
     plan = {quality.FULL: "all", quality.ID_ONLY: "none"}
     plan |= {off(m.value): modalities_without(m.value) for m in SWITCHABLE}
-    models, trained = {}, {}
-    for name, modalities in plan.items():
-        models[name] = tmp_path / "models" / name
-        manifest = quality.train(
-            run_measured,
-            examples,
-            graph,
-            models[name],
-            seconds,
-            name=name,
-            modalities=modalities,
-            epochs=EPOCHS,
-        )
-        trained[name] = {
-            "modalities": modalities,
-            "train_seconds": manifest.get("train_seconds"),
-            "examples": manifest.get("examples"),
-        }
+    models, trained = quality.train_all(
+        run_measured, examples, graph, tmp_path / "models", seconds, plan=plan, epochs=EPOCHS
+    )
     metrics = quality.evaluate_cli(
         run_measured, data, examples, models, tmp_path / "evaluation", seconds
     )
@@ -206,24 +191,10 @@ def test_real_data_baselines(tmp_path, bench_record, run_measured, adapter, fold
     data, examples, graph = quality.prepare(run_measured, raw, tmp_path, seconds, ingest_args=())
     ingest = json.loads((data / "manifest.json").read_text())
     plan = {quality.FULL: "all", quality.ID_ONLY: "none"}
-    models, trained = {}, {}
-    for name, modalities in plan.items():
-        models[name] = tmp_path / "models" / name
-        manifest = quality.train(
-            run_measured,
-            examples,
-            graph,
-            models[name],
-            seconds,
-            name=name,
-            modalities=modalities,
-            epochs=epochs,
-        )
-        trained[name] = {
-            "modalities": modalities,
-            "train_seconds": manifest.get("train_seconds"),
-            "examples": manifest.get("examples"),
-        }
+    models, trained = quality.train_all(
+        run_measured, examples, graph, tmp_path / "models", seconds, plan=plan, epochs=epochs
+    )
+    for name in plan:
         assert (models[name] / MANIFEST).is_file()
     metrics = quality.evaluate_cli(
         run_measured, data, examples, models, tmp_path / "evaluation", seconds
