@@ -13,6 +13,8 @@ import re
 
 import pytest
 
+from tests.unit.pipeline.test_dockerfiles import instructions
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
 SECRET_NAME = re.compile(
@@ -29,23 +31,6 @@ SECRET_TEXT = re.compile(
     rb"|\bAIza[0-9A-Za-z_\-]{35}\b"  # Google API keys
     rb"|\bxox[baprs]-[0-9A-Za-z-]{10,}"  # Slack tokens
 )
-
-
-def instructions(path: pathlib.Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments), continuation lines joined, comments dropped."""
-    out, pending = [], ""
-    for line in path.read_text().splitlines():
-        if not pending and line.lstrip().startswith("#"):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        text = (pending + line).strip()
-        pending = ""
-        if text:
-            keyword, _, rest = text.partition(" ")
-            out.append((keyword.upper(), rest.strip()))
-    return out
 
 
 def copied_files(dockerfile: pathlib.Path) -> list[pathlib.Path]:
