@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from components import completion
 from components.evaluate import slices as slicing
 from components.evaluate.ablation import ablation_table, modalities_off, variant_name
 from components.evaluate.bootstrap import Interval, paired_intervals
@@ -54,6 +55,7 @@ from components.ingest import layout
 from components.push import registry
 from components.train.config import SWITCHABLE
 from components.train.export import EMBEDDING, SERVING_DIR, item_embeddings_path
+from components.transform.outputs import MANIFEST as TRANSFORM_MANIFEST
 from components.transform.outputs import (
     RAW_EXAMPLES_FILE,
     raw_catalog_path,
@@ -281,6 +283,11 @@ def run(
     Returns:
         ``{"metrics": ..., "blessing": ...}`` as written.
     """
+    completion.require(data_dir, layout.MANIFEST, stage="ingest")
+    completion.require(examples_dir, TRANSFORM_MANIFEST, stage="transform")
+    # No verdict until this run writes one, last (components.completion).
+    for path in (blessing_path, metrics_path):
+        completion.remove(path)
     tables = _read_inputs(data_dir)
     before, items = tables["before"], tables["items"]
     eval_set = build_eval_set(before, tables["after"])
@@ -309,8 +316,13 @@ def run(
     heads: dict[str, dict] = {}
     heads_unavailable: dict[str, str] = {}
 
-    def try_rank(name: str, directory: str, *, head: bool = True) -> None:
+    def try_rank(name: str, directory: str, *, trained_here: bool = True) -> None:
         try:
+            if trained_here:  # a train output (a pushed version is checked by its digests)
+                try:
+                    completion.require(directory, TRAIN_MANIFEST, stage="train")
+                except completion.IncompleteOutput as e:
+                    raise ModelUnusable(str(e)) from e
             model = load_model(directory)
             ranked[name], how[name] = rank_with_model(
                 directory,
@@ -324,7 +336,7 @@ def run(
             unavailable[name] = str(e)
             logger.warning("model unusable name=%s reason=%s", name, e)
             return
-        if head and head_rows is not None:
+        if head_rows is not None:
             try:
                 heads[name] = score_ranking_head(model, head_rows, batch_size=config.batch_size)
             except ModelUnusable as e:
@@ -343,7 +355,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="in-service-") as scratch:
         version, serving_home, problem = _in_service_dir(model_root, model_name, scratch)
         if serving_home is not None:
-            try_rank(IN_SERVICE, serving_home)
+            try_rank(IN_SERVICE, serving_home, trained_here=False)
     if problem is None and IN_SERVICE in unavailable:
         problem = unavailable[IN_SERVICE]
     if problem is not None:
@@ -455,10 +467,12 @@ def run(
         "confidence": config.confidence,
         "bootstrap_resamples": config.bootstrap_resamples,
     }
-    for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):
+    for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):  # blessing last
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w") as f:
+        temp = f"{path}.tmp"
+        with open(temp, "w") as f:
             json.dump(doc, f, indent=2)
+        os.replace(temp, path)
     logger.info("evaluate done users=%d blessed=%s", len(eval_set.users), blessing.blessed)
     return {"metrics": metrics, "blessing": verdict}
 

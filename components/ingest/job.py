@@ -78,6 +78,9 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         raise InputNotFoundError(f"required table(s) {missing} not found: expected {wanted}")
     out = pathlib.Path(out_dir)
     storage.ensure_dir(out)
+    # Uncommitted first: a rerun killed part-way must not leave an older manifest vouching for
+    # files it was replacing (the manifest is written again last; see components.completion).
+    storage.remove(out / layout.MANIFEST)
     key = config.pseudonym_key
     pseudonyms = privacy.Pseudonyms(key) if key is not None else None
     referenced = {(t, c) for table in schemas.TABLES for _, t, c in table.foreign_keys()}

@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 
+from components.completion import IncompleteOutput
 from components.train.config import TrainConfig, parse_modalities
 from components.train.job import run
 
@@ -48,12 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         modalities=parse_modalities(args.modalities),
         ranking_weight=args.ranking_weight,
     )
-    manifest = run(
-        examples_dir=args.examples,
-        transform_dir=args.transform_graph,
-        model_dir=args.model,
-        config=config,
-    )
+    try:
+        manifest = run(
+            examples_dir=args.examples,
+            transform_dir=args.transform_graph,
+            model_dir=args.model,
+            config=config,
+        )
+    except IncompleteOutput as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(manifest, indent=2))
     return 0
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components import completion
 from components.train.catalog import CatalogTable, raw_tensors
 from components.train.config import TrainConfig
 from components.train.data import make_dataset
@@ -181,9 +182,13 @@ def run(
         The manifest written to ``model_dir/manifest.json``.
     """
     started = time.monotonic()
+    completion.require(examples_dir, outputs.MANIFEST, stage="transform")
     tf.keras.utils.set_random_seed(config.seed)
     mixed = use_mixed_precision(config.mixed_precision)
     strategy = choose_strategy()
+    if is_chief(strategy):
+        # Uncommitted until the manifest is written again, last (components.completion).
+        completion.remove(os.path.join(model_dir, MANIFEST))
     transform_output = tft.TFTransformOutput(transform_dir)
     sizes = vocabularies(transform_output, oov_buckets)
     train_pattern = outputs.transformed_pattern(examples_dir, "train")

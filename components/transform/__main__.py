@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 
+from components.completion import IncompleteOutput
 from components.transform.config import TransformConfig
 from components.transform.job import run
 
@@ -41,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         shards=args.shards,
         in_process_features=args.in_process_features,
     )
-    manifest = run(args.data, args.examples, args.transform_graph, config)
+    try:
+        manifest = run(args.data, args.examples, args.transform_graph, config)
+    except IncompleteOutput as e:
+        print(f"transform: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(manifest, indent=2))
     return 0
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
+from components import completion
 from components.ingest import layout
 from components.transform import outputs, shards
 from components.transform.beam import analyze_and_transform
@@ -107,7 +109,9 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         history / text / image, timing).
     """
     started = time.monotonic()
+    completion.require(data_dir, layout.MANIFEST, stage="ingest")
     starts = cutoffs(data_dir)
+    clear_outputs(examples_dir, transform_dir)
     shard_count = None
     if config.in_process_features:
         rows, summary, spans = build_features_in_process(
@@ -173,6 +177,24 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         f.write(json.dumps(manifest, indent=2).encode("utf-8"))
     logger.info("transform done rows=%s seconds=%s", rows, manifest["seconds"])
     return manifest
+
+
+def clear_outputs(examples_dir: str, transform_dir: str) -> None:
+    """Uncommit, then remove what an earlier (perhaps killed) run into the same paths wrote.
+
+    The manifest goes first, so a run killed from here on leaves an output that train and
+    evaluate refuse; stale shards, Beam temp files or an older graph never mix with new ones.
+    """
+    completion.remove(os.path.join(examples_dir, outputs.MANIFEST))
+    for directory in outputs.owned_paths(examples_dir, transform_dir):
+        if directory.startswith(completion.GS):
+            stale = [m.path for m in FileSystems.match([directory + "**"])[0].metadata_list]
+            if stale:
+                logger.info("clearing an earlier run's output under %s", directory)
+                FileSystems.delete(stale)
+        elif os.path.isdir(directory):
+            logger.info("clearing an earlier run's output under %s", directory)
+            shutil.rmtree(directory)
 
 
 def build_features_in_process(

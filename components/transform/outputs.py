@@ -6,7 +6,7 @@
 <examples>/raw/spans/<day>/examples.parquet     train examples of one UTC day (analyzer cache on)
 <examples>/<split>/part-*.tfrecord.gz            transformed examples (train, eval)
 <examples>/requests/<split>/part-00000.parquet   serving requests as of the split's start
-<examples>/manifest.json
+<examples>/manifest.json                          written last: the output is finished
 <transform_graph>/transform_fn, transformed_metadata   the TFT graph
 ```
 """
@@ -23,6 +23,9 @@ RAW_DIR = "raw"
 RAW_EXAMPLES_FILE = "examples.parquet"
 RAW_CATALOG_FILE = "catalog.parquet"
 SPANS_DIR = "spans"
+# What a run writes under each output root; a rerun clears exactly these, nothing else there.
+EXAMPLE_SUBDIRS = (RAW_DIR, REQUESTS_DIR, "train", "eval")
+GRAPH_SUBDIRS = ("transform_fn", "transformed_metadata")
 
 
 def requests_path(examples_dir: str, split: str) -> str:
@@ -74,3 +77,10 @@ def span_names(times: np.ndarray, *, days: int, cutoff_micros: int) -> np.ndarra
     for day, name in names.items():
         out[first_day == day] = name
     return out
+
+
+def owned_paths(examples_dir: str, transform_dir: str) -> list[str]:
+    """Directories a run writes (and a rerun clears first), each ending in ``/``."""
+    return [os.path.join(examples_dir, d, "") for d in EXAMPLE_SUBDIRS] + [
+        os.path.join(transform_dir, d, "") for d in GRAPH_SUBDIRS
+    ]

@@ -1,0 +1,54 @@
+"""A stage's output is finished when its manifest is there: the manifest is written last.
+
+A step killed (preempted node, OOM, SIGKILL) leaves part of its output behind, and a retry on a
+cluster reuses the same output paths. So every stage removes its own manifest before it writes
+anything and writes it again last, and every stage checks its inputs' manifests before it reads
+them: part of an output is never taken for all of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+GS = "gs://"
+
+
+class IncompleteOutput(ValueError):
+    """An upstream output has no manifest: its step did not finish."""
+
+
+def exists(path: str) -> bool:
+    """Whether a local path or a ``gs://`` object exists."""
+    if path.startswith(GS):
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.exists(path)
+    return os.path.exists(path)
+
+
+def remove(path: str) -> None:
+    """Delete a local file or ``gs://`` object; absent is fine."""
+    if path.startswith(GS):
+        from apache_beam.io.filesystems import FileSystems
+
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def require(directory: str, manifest: str, *, stage: str) -> str:
+    """The manifest path of ``stage``'s output ``directory``.
+
+    Raises:
+        IncompleteOutput: the manifest is missing (the step was killed or failed part-way).
+    """
+    path = f"{str(directory).rstrip('/')}/{manifest}"
+    if not exists(path):
+        raise IncompleteOutput(
+            f"{directory}: incomplete {stage} output (no {manifest}): the {stage} step did not "
+            f"finish (killed or failed part-way); rerun it"
+        )
+    return path
