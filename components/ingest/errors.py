@@ -17,3 +17,7 @@ class InputNotFoundError(IngestError, FileNotFoundError):
 
 class InputFormatError(IngestError):
     """A file is not the format its name claims, or cannot be read at all."""
+
+
+class InputUnavailableError(IngestError):
+    """gs:// input stayed unreachable or kept failing until the retry deadline."""

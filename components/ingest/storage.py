@@ -4,6 +4,13 @@ Raw layout under a root (local directory or ``gs://bucket/prefix``), per contrac
 ``<root>/<table>/part-*.<ext>`` or ``<root>/<table>.<ext>``; ext is parquet, jsonl or csv, the
 text ones optionally ``.gz``. Names starting with ``_`` or ``.`` are ignored. gs:// objects are
 downloaded one at a time to a temporary file (Parquet needs random access), read, then deleted.
+
+gs:// outages: listing and downloads retry transient faults (connection refused or reset,
+timeouts, 408, 429, 5xx; ``google.cloud.storage.retry.DEFAULT_RETRY``) with jittered back-off
+for at most ``$SHOPREC_GCS_RETRY_DEADLINE_S`` seconds (default 120, as push; the client may give
+up earlier when its next sleep would pass the deadline). What is left then raises
+``InputUnavailableError`` naming the object; the run stops before writing its manifest, so no
+output vouches for a partial read.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import io
 import itertools
 import json
 import logging
+import math
 import os
 import pathlib
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO, TypeVar
@@ -31,7 +40,12 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 
 import schemas
-from components.ingest.errors import IngestError, InputFormatError, InputNotFoundError
+from components.ingest.errors import (
+    IngestConfigError,
+    InputFormatError,
+    InputNotFoundError,
+    InputUnavailableError,
+)
 from components.ingest.formats import (
     CSV,
     JSONL,
@@ -56,6 +70,9 @@ PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 65_536
 # A text chunk is cut at batch_rows records or at this many bytes, whichever comes first.
 CHUNK_BYTES = 64 * 1024 * 1024
+RETRY_DEADLINE_ENV = "SHOPREC_GCS_RETRY_DEADLINE_S"
+DEFAULT_RETRY_DEADLINE_S = 120.0
+HTTP_TIMEOUT_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,12 +285,17 @@ def _list_gcs(root: str) -> list[str]:
 
     bucket, prefix = _split_gs(root)
     prefix = prefix.rstrip("/") + "/" if prefix else ""
+    deadline = retry_deadline()
+    retry, timeout = _gcs_retry(deadline)
+    started = time.monotonic()
     try:
-        blobs = list(_gcs_client().list_blobs(bucket, prefix=prefix))
+        blobs = list(_gcs_client().list_blobs(bucket, prefix=prefix, retry=retry, timeout=timeout))
     except gexc.NotFound as err:
         raise InputNotFoundError(f"{root}: bucket {bucket!r} does not exist") from err
-    except gexc.GoogleAPIError as err:
-        raise IngestError(f"{root}: cannot list objects: {err}") from err
+    except _gcs_faults() as err:
+        raise InputUnavailableError(
+            _unavailable(root, "listing objects", err, time.monotonic() - started, deadline)
+        ) from err
     names = [b.name[len(prefix) :] for b in blobs if not b.name.endswith("/")]
     if not names:
         raise InputNotFoundError(f"{root}: no objects under this prefix")
@@ -318,6 +340,63 @@ def _gcs_client():
     return gcs.Client()
 
 
+def retry_deadline() -> float:
+    """Seconds a gs:// call keeps retrying: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` or 120.
+
+    Raises:
+        IngestConfigError: the variable is set but not a positive number.
+    """
+    raw = os.environ.get(RETRY_DEADLINE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETRY_DEADLINE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise IngestConfigError(
+            f"{RETRY_DEADLINE_ENV}={raw!r}: expected a positive number of seconds"
+        )
+    return value
+
+
+def _gcs_retry(deadline: float):
+    """The client's default retry bounded by ``deadline``, and a per-request HTTP timeout."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_timeout(deadline), min(HTTP_TIMEOUT_S, deadline)
+
+
+def _gcs_faults() -> tuple[type[BaseException], ...]:
+    """What the client raises for a storage or transport fault (after its retries)."""
+    import http.client
+
+    import requests
+    import urllib3
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import TransportError
+    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+
+    return (
+        GoogleAPIError,  # includes RetryError, raised when the deadline passes
+        TransportError,
+        InvalidResponse,
+        DataCorruption,
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        http.client.HTTPException,
+        ConnectionError,
+    )
+
+
+def _unavailable(uri: str, action: str, err: BaseException, spent: float, deadline: float) -> str:
+    return (
+        f"{uri}: storage unavailable or failed while {action} (gave up after {spent:.1f} s of "
+        f"retries; deadline {deadline:g} s, ${RETRY_DEADLINE_ENV}): {type(err).__name__}: "
+        f"{err}; this run wrote no manifest"
+    )
+
+
 @contextlib.contextmanager
 def _local_copy(uri: str) -> Iterator[pathlib.Path]:
     """A local path holding the file's bytes (a temporary download for gs://)."""
@@ -330,14 +409,20 @@ def _local_copy(uri: str) -> Iterator[pathlib.Path]:
     from google.api_core import exceptions as gexc
 
     bucket, name = _split_gs(uri)
+    deadline = retry_deadline()
+    retry, timeout = _gcs_retry(deadline)
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
         path = pathlib.Path(tmp) / name.rsplit("/", 1)[-1]
+        started = time.monotonic()
         try:
-            _gcs_client().bucket(bucket).blob(name).download_to_filename(str(path))
+            blob = _gcs_client().bucket(bucket).blob(name)
+            blob.download_to_filename(str(path), retry=retry, timeout=timeout)
         except gexc.NotFound as err:
             raise InputNotFoundError(f"{uri}: object does not exist") from err
-        except gexc.GoogleAPIError as err:
-            raise IngestError(f"{uri}: download failed: {err}") from err
+        except _gcs_faults() as err:
+            raise InputUnavailableError(
+                _unavailable(uri, "downloading", err, time.monotonic() - started, deadline)
+            ) from err
         yield path
 
 

@@ -15,3 +15,7 @@ class CorruptVersion(PushError):
 
 class StaleInput(PushError):
     """An input to push is from an older schema or another model (e.g. a stale blessing)."""
+
+
+class StorageUnavailable(PushError):
+    """gs:// stayed unreachable or kept failing until the retry deadline; LATEST not moved."""

@@ -11,6 +11,18 @@ Writes are create-only except ``replace`` (used for the LATEST pointer alone):
   with a unique token and read every object back (see ``registry.publish``). An object upload is
   atomic on GCS: readers see the old object or the new one, never a mix.
 
+gs:// outages: every client call (reads, listing, existence checks, create-only uploads and
+the LATEST replace) retries transient faults (connection refused or reset, timeouts, 408, 429,
+5xx; ``google.cloud.storage.retry.DEFAULT_RETRY``) with jittered exponential back-off for at
+most ``$SHOPREC_GCS_RETRY_DEADLINE_S`` seconds (default 120); each HTTP request also times out
+after ``min(60, deadline)`` s. The client stops as soon as its next sleep would pass the
+deadline, so it may give up before the deadline, never long after it. Retrying is safe: a create
+is create-only, and a retried create whose first attempt landed (GCS answers 412 to the retry)
+is accepted only if the object holds exactly our bytes (sha256), otherwise it is a
+``PushConflict``; the LATEST replace writes the same bytes again. A fault left at the deadline
+raises ``StorageUnavailable`` (a ``PushError``) naming the gs:// object and saying that LATEST
+was not moved (for the LATEST write itself: not confirmed moved), never a raw client exception.
+
 Fault hook for tests only: ``SHOPREC_PUSH_FAULT=kill:N`` sends SIGKILL to this process just
 before its N-th write (1-based), ``fail:N`` raises ``OSError`` there. Read at each write, never
 set outside tests.
@@ -20,16 +32,27 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import math
 import os
 import shutil
 import signal
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from components.push.errors import PushConflict, PushError
+from components.push.errors import PushConflict, PushError, StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 GS = "gs://"
 FAULT_ENV = "SHOPREC_PUSH_FAULT"
+RETRY_DEADLINE_ENV = "SHOPREC_GCS_RETRY_DEADLINE_S"
+DEFAULT_RETRY_DEADLINE_S = 120.0
+HTTP_TIMEOUT_S = 60.0
 
 _writes = 0
 
@@ -158,15 +181,24 @@ class GcsStore:
     """A model root under ``gs://bucket/prefix``.
 
     The google-cloud-storage client comes from the environment, so ``STORAGE_EMULATOR_HOST``
-    selects the emulator.
+    selects the emulator. Every call retries with ``retry_deadline()`` (see the module
+    docstring); what still fails becomes a ``StorageUnavailable`` (a ``PushError``) naming
+    the object.
     """
 
     def __init__(self, root: str) -> None:
         from google.cloud import storage as gcs
+        from google.cloud.storage.retry import DEFAULT_RETRY
 
         self.root = root.rstrip("/")
         bucket, _, prefix = self.root[len(GS) :].partition("/")
         self._prefix = f"{prefix}/" if prefix else ""
+        self.deadline = retry_deadline()
+        # Unconditional: every write here is create-only (checked below) or the LATEST pointer,
+        # whose retry writes the same bytes again.
+        self._retry = DEFAULT_RETRY.with_timeout(self.deadline)
+        # Per HTTP request; a hung connection must not outlive the retry deadline.
+        self._timeout = min(HTTP_TIMEOUT_S, self.deadline)
         self._bucket = gcs.Client().bucket(bucket)
 
     def path(self, key: str) -> str:
@@ -176,53 +208,120 @@ class GcsStore:
     def _blob(self, key: str):
         return self._bucket.blob(self._prefix + key)
 
+    def _call(self, key: str, action: str, call: Callable[[], T]) -> T:
+        """Run one client call; a storage fault left after retrying becomes a ``PushError``.
+
+        ``NotFound`` and ``PreconditionFailed`` pass through: callers give them a meaning.
+        """
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+
+        started = time.monotonic()
+        try:
+            return call()
+        except (NotFound, PreconditionFailed):
+            raise
+        except _storage_errors() as e:
+            spent = time.monotonic() - started
+            raise StorageUnavailable(self._failure(key, action, e, spent)) from e
+
+    def _failure(self, key: str, action: str, error: BaseException, spent: float) -> str:
+        if key.rsplit("/", 1)[-1] == "LATEST":
+            latest = (
+                "LATEST was not confirmed moved: it names the previous version, or this new one "
+                "(complete and verified) if the lost write landed; read it back to see which"
+            )
+        else:
+            latest = "LATEST was not moved; any version being written stays incomplete"
+        return (
+            f"{self.path(key)}: storage unavailable or failed while {action} "
+            f"(gave up after {spent:.1f} s of retries; deadline {self.deadline:g} s, "
+            f"${RETRY_DEADLINE_ENV}): {type(error).__name__}: {error}; {latest}"
+        )
+
     def read_bytes(self, key: str) -> bytes | None:
         """The object's bytes, or None when absent."""
         from google.api_core.exceptions import NotFound
 
+        blob = self._blob(key)
         try:
-            return self._blob(key).download_as_bytes()
+            return self._call(
+                key,
+                "reading",
+                lambda: blob.download_as_bytes(retry=self._retry, timeout=self._timeout),
+            )
         except NotFound:
             return None
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
-        return self._blob(key).exists()
+        blob = self._blob(key)
+        return self._call(
+            key, "checking", lambda: blob.exists(retry=self._retry, timeout=self._timeout)
+        )
 
     def list_keys(self, prefix: str) -> list[str]:
         """Keys under ``prefix/`` (recursive), sorted."""
         start = len(self._prefix)
-        blobs = self._bucket.list_blobs(prefix=f"{self._prefix}{prefix}/")
-        return sorted(b.name[start:] for b in blobs)
+
+        def names() -> list[str]:
+            blobs = self._bucket.list_blobs(
+                prefix=f"{self._prefix}{prefix}/", retry=self._retry, timeout=self._timeout
+            )
+            return sorted(b.name[start:] for b in blobs)  # pages are fetched while iterating
+
+        return self._call(f"{prefix}/", "listing", names)
 
     def create(self, key: str, data: bytes) -> None:
         """Write a new object; never overwrites (existence check + generation precondition).
 
         Raises:
             PushConflict: ``key`` exists.
+            StorageUnavailable: storage unreachable or failing until the retry deadline.
         """
-        self._create(key, lambda blob: blob.upload_from_string(data, if_generation_match=0))
+        self._create(
+            key,
+            lambda blob: blob.upload_from_string(
+                data, if_generation_match=0, retry=self._retry, timeout=self._timeout
+            ),
+            digest=sha256_bytes(data),
+        )
 
     def upload_file(self, path: str, key: str) -> None:
         """Copy a local file to a new object (streamed); never overwrites."""
-        self._create(key, lambda blob: blob.upload_from_filename(path, if_generation_match=0))
+        self._create(
+            key,
+            lambda blob: blob.upload_from_filename(
+                path, if_generation_match=0, retry=self._retry, timeout=self._timeout
+            ),
+            digest=sha256_file(path),
+        )
 
-    def _create(self, key: str, upload) -> None:
+    def _create(self, key: str, upload: Callable[[Any], object], *, digest: str) -> None:
         from google.api_core.exceptions import PreconditionFailed
 
         _fault_point(key)
         blob = self._blob(key)
-        if blob.exists():
+        if self.exists(key):
             raise PushConflict(f"{self.path(key)} exists; never overwritten")
         try:
-            upload(blob)
+            self._call(key, "writing", lambda: upload(blob))
         except PreconditionFailed as e:
-            raise PushConflict(f"{self.path(key)} exists; never overwritten") from e
+            # On GCS a retried upload whose first attempt landed (response lost) gets 412. It
+            # is ours iff it holds our bytes; anything else is someone else's object.
+            found = self.read_bytes(key)
+            if found is None or sha256_bytes(found) != digest:
+                raise PushConflict(f"{self.path(key)} exists; never overwritten") from e
+            logger.info("create retried after it landed; same bytes key=%s", self.path(key))
 
     def replace(self, key: str, data: bytes) -> None:
         """Write or replace an object (the LATEST pointer; an upload is atomic)."""
         _fault_point(key)
-        self._blob(key).upload_from_string(data)
+        blob = self._blob(key)
+        self._call(
+            key,
+            "writing",
+            lambda: blob.upload_from_string(data, retry=self._retry, timeout=self._timeout),
+        )
 
     def download(self, key: str, path: str) -> None:
         """Copy an object to a local file."""
@@ -231,6 +330,46 @@ class GcsStore:
             raise PushError(f"{self.path(key)} does not exist")
         with open(path, "wb") as f:
             f.write(data)
+
+
+def retry_deadline() -> float:
+    """Seconds a gs:// call keeps retrying: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` or 120.
+
+    Raises:
+        PushError: the variable is set but not a positive number.
+    """
+    raw = os.environ.get(RETRY_DEADLINE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETRY_DEADLINE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise PushError(f"{RETRY_DEADLINE_ENV}={raw!r}: expected a positive number of seconds")
+    return value
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """What the client raises for a storage or transport fault (after its retries)."""
+    import http.client
+
+    import requests
+    import urllib3
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import TransportError
+    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+
+    return (
+        GoogleAPIError,  # includes RetryError, raised when the deadline passes
+        TransportError,
+        InvalidResponse,
+        DataCorruption,
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        http.client.HTTPException,
+        ConnectionError,
+    )
 
 
 Store = LocalStore | GcsStore
