@@ -6,6 +6,7 @@ or ``pytest -m bench``. Every test here carries the ``bench`` marker.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -13,6 +14,7 @@ import pathlib
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -96,29 +98,49 @@ def bench_record() -> Callable[[str, dict], dict]:
 POLL_S = 0.05
 
 
-def measure(cmd: list[str]) -> dict:
+def measure(cmd: list[str], *, rss_cap_bytes: int | None = None) -> dict:
     """Run ``cmd`` from the repo root; wall time and peak RSS of it and its children (polled).
 
+    ``rss_cap_bytes``: past it the command and its children are killed, and the result says
+    ``"killed_at_cap": True`` (protects a shared machine from a run that would exhaust it).
+
     Raises:
-        AssertionError: with the end of stderr, when the command fails.
+        AssertionError: with the end of stderr, when the command fails (not when capped).
     """
     start = time.perf_counter()
-    proc = psutil.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = proc.memory_info().rss + sum(
-                c.memory_info().rss for c in proc.children(recursive=True)
-            )
-        except psutil.NoSuchProcess:
-            break
-        peak = max(peak, rss)
-        time.sleep(POLL_S)
-    stdout, stderr = proc.communicate()
+    # stdout/stderr go to files: a long, chatty run must not block on a full pipe while polled.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = psutil.Popen(cmd, cwd=REPO, stdout=out, stderr=err, text=True)
+        peak, capped = 0, False
+        while proc.poll() is None:
+            try:
+                family = [proc, *proc.children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in family)
+            except psutil.NoSuchProcess:  # a child ended while being read
+                time.sleep(POLL_S)
+                continue
+            peak = max(peak, rss)
+            if rss_cap_bytes is not None and rss > rss_cap_bytes:
+                for p in family:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        p.kill()
+                capped = True
+                break
+            time.sleep(POLL_S)
+        proc.wait()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not capped:
         raise AssertionError(f"{cmd[2:4]} failed ({proc.returncode}): {stderr[-2000:]}")
-    return {"wall_s": wall, "peak_rss_bytes": peak, "stdout": stdout, "stderr": stderr}
+    return {
+        "wall_s": wall,
+        "peak_rss_bytes": peak,
+        "stdout": stdout,
+        "stderr": stderr,
+        "killed_at_cap": capped,
+    }
 
 
 @pytest.fixture(scope="session")
