@@ -218,7 +218,7 @@ def publish(
         raise PushError(f"bad version name {version!r}")
     try:
         return _publish(model_dir, root, model, version, documents, manifest, transform_dir)
-    except OSError as e:  # storage I/O (network errors of the GCS client are OSErrors too)
+    except OSError as e:  # local storage I/O (gs:// faults arrive as StorageUnavailable already)
         raise PushError(
             f"push of {version_dir(root, model, version)} failed, version left incomplete and "
             f"LATEST untouched: {e}"
