@@ -56,6 +56,9 @@ def test_end_to_end_at_scale(tmp_path, bench_record, run_measured):
             "under_bound": measured["peak_rss_bytes"] < BOUND_GIB * GIB,
             "killed_at_cap": measured["killed_at_cap"],
         }
+        if measured["killed_at_cap"]:  # where it was: the stage's last log lines
+            lines = [x for x in measured["stderr"].splitlines() if " INFO " in x or "rows" in x]
+            results[name]["last_log_lines"] = lines[-5:]
         print(name, results[name], flush=True)
         if measured["killed_at_cap"]:
             break
