@@ -108,11 +108,16 @@ def analyze_and_transform(
         tft_beam.Context(temp_dir=temp_dir),
     ):
         if cache_dir is None:
-            (batches, _), transform_fn = read(
-                pipeline, "Train", analyze_pattern
-            ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
-                preprocessing_fn, output_record_batches=True
+            # Analyze and transform read the files separately (not AnalyzeAndTransformDataset
+            # over one read): a PCollection consumed by two stages is held whole between them,
+            # which on DirectRunner kept every raw row in memory (1M events: peak RSS 3.64 GiB).
+            transform_fn = read(pipeline, "Analyze", analyze_pattern) | "Analyze" >> (
+                tft_beam.AnalyzeDataset(preprocessing_fn)
             )
+            batches, _ = (
+                read(pipeline, "Train", analyze_pattern),
+                transform_fn,
+            ) | "TransformTrain" >> tft_beam.TransformDataset(output_record_batches=True)
         else:
             if not spans:
                 raise ValueError(f"cache_dir {cache_dir!r} given without spans to analyze")
