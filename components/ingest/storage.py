@@ -25,7 +25,6 @@ import io
 import itertools
 import json
 import logging
-import math
 import os
 import pathlib
 import tempfile
@@ -40,6 +39,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 
 import schemas
+from components import gcs_retry
 from components.ingest.errors import (
     IngestConfigError,
     InputFormatError,
@@ -70,9 +70,7 @@ PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 65_536
 # A text chunk is cut at batch_rows records or at this many bytes, whichever comes first.
 CHUNK_BYTES = 64 * 1024 * 1024
-RETRY_DEADLINE_ENV = "SHOPREC_GCS_RETRY_DEADLINE_S"
-DEFAULT_RETRY_DEADLINE_S = 120.0
-HTTP_TIMEOUT_S = 60.0
+RETRY_DEADLINE_ENV = gcs_retry.RETRY_DEADLINE_ENV
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,13 +284,13 @@ def _list_gcs(root: str) -> list[str]:
     bucket, prefix = _split_gs(root)
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     deadline = retry_deadline()
-    retry, timeout = _gcs_retry(deadline)
+    retry, timeout = gcs_retry.retry_and_timeout(deadline)
     started = time.monotonic()
     try:
         blobs = list(_gcs_client().list_blobs(bucket, prefix=prefix, retry=retry, timeout=timeout))
     except gexc.NotFound as err:
         raise InputNotFoundError(f"{root}: bucket {bucket!r} does not exist") from err
-    except _gcs_faults() as err:
+    except gcs_retry.faults() as err:
         raise InputUnavailableError(
             _unavailable(root, "listing objects", err, time.monotonic() - started, deadline)
         ) from err
@@ -341,52 +339,12 @@ def _gcs_client():
 
 
 def retry_deadline() -> float:
-    """Seconds a gs:// call keeps retrying: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` or 120.
+    """Seconds a gs:// read keeps retrying (``components.gcs_retry``).
 
     Raises:
-        IngestConfigError: the variable is set but not a positive number.
+        IngestConfigError: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` is set but not a positive number.
     """
-    raw = os.environ.get(RETRY_DEADLINE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RETRY_DEADLINE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise IngestConfigError(
-            f"{RETRY_DEADLINE_ENV}={raw!r}: expected a positive number of seconds"
-        )
-    return value
-
-
-def _gcs_retry(deadline: float):
-    """The client's default retry bounded by ``deadline``, and a per-request HTTP timeout."""
-    from google.cloud.storage.retry import DEFAULT_RETRY
-
-    return DEFAULT_RETRY.with_timeout(deadline), min(HTTP_TIMEOUT_S, deadline)
-
-
-def _gcs_faults() -> tuple[type[BaseException], ...]:
-    """What the client raises for a storage or transport fault (after its retries)."""
-    import http.client
-
-    import requests
-    import urllib3
-    from google.api_core.exceptions import GoogleAPIError
-    from google.auth.exceptions import TransportError
-    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
-
-    return (
-        GoogleAPIError,  # includes RetryError, raised when the deadline passes
-        TransportError,
-        InvalidResponse,
-        DataCorruption,
-        requests.RequestException,
-        urllib3.exceptions.HTTPError,
-        http.client.HTTPException,
-        ConnectionError,
-    )
+    return gcs_retry.retry_deadline(IngestConfigError)
 
 
 def _unavailable(uri: str, action: str, err: BaseException, spent: float, deadline: float) -> str:
@@ -410,7 +368,7 @@ def _local_copy(uri: str) -> Iterator[pathlib.Path]:
 
     bucket, name = _split_gs(uri)
     deadline = retry_deadline()
-    retry, timeout = _gcs_retry(deadline)
+    retry, timeout = gcs_retry.retry_and_timeout(deadline)
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
         path = pathlib.Path(tmp) / name.rsplit("/", 1)[-1]
         started = time.monotonic()
@@ -419,7 +377,7 @@ def _local_copy(uri: str) -> Iterator[pathlib.Path]:
             blob.download_to_filename(str(path), retry=retry, timeout=timeout)
         except gexc.NotFound as err:
             raise InputNotFoundError(f"{uri}: object does not exist") from err
-        except _gcs_faults() as err:
+        except gcs_retry.faults() as err:
             raise InputUnavailableError(
                 _unavailable(uri, "downloading", err, time.monotonic() - started, deadline)
             ) from err

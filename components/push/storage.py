@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import shutil
 import signal
@@ -42,6 +41,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from components import gcs_retry
 from components.push.errors import PushConflict, PushError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -50,9 +50,7 @@ T = TypeVar("T")
 
 GS = "gs://"
 FAULT_ENV = "SHOPREC_PUSH_FAULT"
-RETRY_DEADLINE_ENV = "SHOPREC_GCS_RETRY_DEADLINE_S"
-DEFAULT_RETRY_DEADLINE_S = 120.0
-HTTP_TIMEOUT_S = 60.0
+RETRY_DEADLINE_ENV = gcs_retry.RETRY_DEADLINE_ENV
 
 _writes = 0
 
@@ -188,17 +186,15 @@ class GcsStore:
 
     def __init__(self, root: str) -> None:
         from google.cloud import storage as gcs
-        from google.cloud.storage.retry import DEFAULT_RETRY
 
         self.root = root.rstrip("/")
         bucket, _, prefix = self.root[len(GS) :].partition("/")
         self._prefix = f"{prefix}/" if prefix else ""
         self.deadline = retry_deadline()
         # Unconditional: every write here is create-only (checked below) or the LATEST pointer,
-        # whose retry writes the same bytes again.
-        self._retry = DEFAULT_RETRY.with_timeout(self.deadline)
-        # Per HTTP request; a hung connection must not outlive the retry deadline.
-        self._timeout = min(HTTP_TIMEOUT_S, self.deadline)
+        # whose retry writes the same bytes again. The per-request timeout keeps a hung
+        # connection from outliving the deadline.
+        self._retry, self._timeout = gcs_retry.retry_and_timeout(self.deadline)
         self._bucket = gcs.Client().bucket(bucket)
 
     def path(self, key: str) -> str:
@@ -220,7 +216,7 @@ class GcsStore:
             return call()
         except (NotFound, PreconditionFailed):
             raise
-        except _storage_errors() as e:
+        except gcs_retry.faults() as e:
             spent = time.monotonic() - started
             raise StorageUnavailable(self._failure(key, action, e, spent)) from e
 
@@ -333,43 +329,12 @@ class GcsStore:
 
 
 def retry_deadline() -> float:
-    """Seconds a gs:// call keeps retrying: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` or 120.
+    """Seconds a gs:// call keeps retrying (``components.gcs_retry``).
 
     Raises:
-        PushError: the variable is set but not a positive number.
+        PushError: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` is set but not a positive number.
     """
-    raw = os.environ.get(RETRY_DEADLINE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RETRY_DEADLINE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise PushError(f"{RETRY_DEADLINE_ENV}={raw!r}: expected a positive number of seconds")
-    return value
-
-
-def _storage_errors() -> tuple[type[BaseException], ...]:
-    """What the client raises for a storage or transport fault (after its retries)."""
-    import http.client
-
-    import requests
-    import urllib3
-    from google.api_core.exceptions import GoogleAPIError
-    from google.auth.exceptions import TransportError
-    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
-
-    return (
-        GoogleAPIError,  # includes RetryError, raised when the deadline passes
-        TransportError,
-        InvalidResponse,
-        DataCorruption,
-        requests.RequestException,
-        urllib3.exceptions.HTTPError,
-        http.client.HTTPException,
-        ConnectionError,
-    )
+    return gcs_retry.retry_deadline(PushError)
 
 
 Store = LocalStore | GcsStore
