@@ -243,6 +243,39 @@ def per_user_scores(
     return eval_set.users, scores
 
 
+def evaluate_and_score(
+    run: Runner,
+    data: pathlib.Path,
+    examples: pathlib.Path,
+    models: Mapping[str, pathlib.Path],
+    out: pathlib.Path,
+    seconds: dict,
+    *,
+    ks: Sequence[int],
+    checked: Sequence[str],
+) -> tuple[dict, list[str], dict[str, dict[str, np.ndarray]]]:
+    """The evaluate CLI's metrics and this process's per-user scores of the same models.
+
+    Both must agree (same users; the mean of each ``checked`` metric per model), so the
+    per-user figures a benchmark slices are the ones evaluate reports.
+
+    Returns:
+        ``(metrics.json, eval users, per-user scores)``.
+    """
+    metrics = evaluate_cli(run, data, examples, models, out, seconds)
+    scoring = Clock()
+    users, scores = per_user_scores(data, examples, models, ks=ks)
+    seconds["per_user_scoring"] = scoring.seconds()
+    if len(users) != metrics["eval_users"]:
+        raise AssertionError(f"{len(users)} users scored, evaluate had {metrics['eval_users']}")
+    for name, values in scores.items():
+        for metric in checked:
+            here, there = float(values[metric].mean()), metrics["models"][name][metric]
+            if abs(here - there) > 1e-9:
+                raise AssertionError(f"{name} {metric}: {here} here, {there} from evaluate")
+    return metrics, users, scores
+
+
 def planted_groups(truth_users: pa.Table, eval_users: Sequence[str]) -> tuple[np.ndarray, dict]:
     """Each eval user's ``signal_modality`` (``other`` when the truth lacks the id), and counts.
 

@@ -83,18 +83,11 @@ def test_planted_signal_ablation(tmp_path, bench_record, run_measured):
     models, trained = quality.train_all(
         run_measured, examples, graph, tmp_path / "models", seconds, plan=plan, epochs=EPOCHS
     )
-    metrics = quality.evaluate_cli(
-        run_measured, data, examples, models, tmp_path / "evaluation", seconds
-    )
-
-    scoring = quality.Clock()
-    users, scores = quality.per_user_scores(data, examples, models, ks=DEFAULT_KS)
-    seconds["per_user_scoring"] = scoring.seconds()
     # evaluate's core in this process and its CLI must agree (same users, same rankings).
-    assert len(users) == metrics["eval_users"]
-    for name, values in scores.items():
-        for n in HEADLINE:
-            assert float(values[n].mean()) == pytest.approx(metrics["models"][name][n], abs=1e-9)
+    metrics, users, scores = quality.evaluate_and_score(
+        run_measured, data, examples, models, tmp_path / "evaluation", seconds,
+        ks=DEFAULT_KS, checked=HEADLINE,
+    )  # fmt: skip
 
     truth = pq.read_table(raw / "_truth" / "users.parquet")
     groups, id_match = quality.planted_groups(truth, users)
@@ -196,17 +189,10 @@ def test_real_data_baselines(tmp_path, bench_record, run_measured, adapter, fold
     )
     for name in plan:
         assert (models[name] / MANIFEST).is_file()
-    metrics = quality.evaluate_cli(
-        run_measured, data, examples, models, tmp_path / "evaluation", seconds
-    )
-    scoring = quality.Clock()
-    users, scores = quality.per_user_scores(data, examples, models, ks=DEFAULT_KS)
-    seconds["per_user_scoring"] = scoring.seconds()
-    assert len(users) == metrics["eval_users"]
-    for name, values in scores.items():
-        assert float(values["recall@20"].mean()) == pytest.approx(
-            metrics["models"][name]["recall@20"], abs=1e-9
-        )
+    metrics, users, scores = quality.evaluate_and_score(
+        run_measured, data, examples, models, tmp_path / "evaluation", seconds,
+        ks=DEFAULT_KS, checked=("recall@20",),
+    )  # fmt: skip
     everybody = np.ones(len(users), dtype=bool)
     # Paired bootstrap 95% intervals over eval users (all targets): is a gap more than noise?
     paired = {
