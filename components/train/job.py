@@ -49,6 +49,7 @@ BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 LOGS_DIR = "logs"
 MAX_POSITIVE_WEIGHT = 10.0
+EMBED_BATCH_ROWS = 8192  # users embedded per call when writing embeddings/users.parquet
 
 
 class ResumePoint(tf.keras.callbacks.Callback):
@@ -316,10 +317,18 @@ def _write_outputs(
         item_embeddings_path(model_dir),
     )
     requests = pq.read_table(outputs.requests_path(examples_dir, "eval"))
-    users = recommender.query_embedding(raw_tensors(requests, fs.Side.QUERY))[EMBEDDING]
+    # In batches, never every user's raw query features in one call (1M users at 10M events).
+    users = [
+        recommender.query_embedding(
+            raw_tensors(requests.slice(start, EMBED_BATCH_ROWS), fs.Side.QUERY)
+        )[EMBEDDING].numpy()
+        for start in range(0, requests.num_rows, EMBED_BATCH_ROWS)
+    ]
     pq.write_table(
         embeddings_table(
-            np.asarray(requests[USER_ID].to_pylist()), users.numpy(), id_column=USER_ID
+            np.asarray(requests[USER_ID].to_pylist()),
+            np.concatenate(users) if users else np.zeros((0, item_embeddings.shape[1]), "f4"),
+            id_column=USER_ID,
         ),
         user_embeddings_path(model_dir),
     )
