@@ -41,7 +41,6 @@ STOP_POINTS = {
     9: "LATEST",  # the pointer
 }
 SHORT_DEADLINE_S = 3.0
-# Generous: one more HTTP attempt and the client's back-off jitter on a shared 2-core machine.
 LONG_DEADLINE_S = 60.0
 RESTART_AFTER_S = 1.5
 START_S = 30.0
