@@ -348,7 +348,7 @@ class _Merge(beam.DoFn):
 
 
 def describe_counts(rows: pa.Table) -> dict[str, int]:
-    """Rows with no history, no user text, no image (see ``job.describe``)."""
+    """Rows with no history, no user text, no image (the Beam build's and ``job.describe``'s)."""
     import pyarrow.compute as pc
 
     def empty_first(name: str) -> int:

@@ -33,7 +33,7 @@ from components.transform.examples import (
     example_times,
     request_users,
 )
-from components.transform.feature_pipeline import auto_shards, build_features
+from components.transform.feature_pipeline import auto_shards, build_features, describe_counts
 from components.transform.preprocessing import example_output_names, make_preprocessing_fn
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
 from schemas import features as fs
@@ -266,15 +266,5 @@ def write_spans(
 
 
 def describe(rows: pa.Table) -> dict[str, int]:
-    """Counts of rows with no history, no text, no image (defined features, never dropped)."""
-
-    def empty_first(name: str) -> int:
-        first = pc.list_element(rows[name], 0)
-        return int(pc.sum(pc.equal(pc.binary_length(first), 0)).as_py() or 0)
-
-    return {
-        "rows": rows.num_rows,
-        "no_history": empty_first(fs.HIST_ITEM_IDS),
-        "no_user_text": empty_first(fs.USER_TEXT),
-        "no_image": empty_first(fs.IMAGE),
-    }
+    """Rows, and counts of rows with no history, no text, no image (defined, never dropped)."""
+    return {"rows": rows.num_rows, **describe_counts(rows)}
