@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "--shards",
         type=int,
         default=TransformConfig.shards,
-        help="key shards of the Beam feature build (default 0: one per 16 MiB of events)",
+        help="key shards of the Beam feature build (default 0: one per 4 MiB of events)",
     )
     parser.add_argument(
         "--in-process-features",

@@ -23,7 +23,7 @@ class TransformConfig:
             Beam graph: 89 one-day spans of the bundled sample did not finish in 10 min on
             DirectRunner (2 cores), so a long train window wants several days per span.
         shards: Key shards of the Beam feature build (users and items are hashed into this
-            many groups; one group's rows are in one worker at a time). 0 = one per 16 MiB of
+            many groups; one group's rows are in one worker at a time). 0 = one per 4 MiB of
             Parquet events, at least 2.
         in_process_features: Build the feature rows in this process from whole tables (the
             pure reference the Beam build is tested against; small data only) instead of Beam.

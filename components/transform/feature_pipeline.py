@@ -13,10 +13,16 @@ files -> row groups -> read, route by shard
   user rows + answers -> GBK -> UserRows (pass 2) -> parts -> GBK by output -> Merge
 ```
 
-A worker holds one shard of a table at a time, never the event log (on DirectRunner the one
-process holds everything anyway). The runner and its options are the pass-through Beam flags
-(``beam.pipeline_options``). Outputs are the Parquet files the in-process build writes
-(``outputs``), one merged file per output; row counts and the summary come back as counters.
+A worker holds one shard of a table at a time, never the event log. On a distributed runner
+(Dataflow, Flink, Spark) the rows go through the runner's shuffle. On a local runner
+(DirectRunner, Prism) a GroupByKey holds its whole input in memory (10M events: 11.8 GiB), so
+there the rows go by reference instead (``Exchange``): each producer writes its rows for a shard
+to an Arrow file under ``<examples>/raw/shuffle/`` and only the path is grouped; the shard's
+consumer reads its files. Peak memory is then about one shard's, whatever the data size.
+
+The runner and its options are the pass-through Beam flags (``beam.pipeline_options``). Outputs
+are the Parquet files the in-process build writes (``outputs``), one merged file per output;
+row counts and the summary come back as counters.
 """
 
 from __future__ import annotations
@@ -47,9 +53,12 @@ logger = logging.getLogger(__name__)
 
 NAMESPACE = "shoprec.transform"
 BATCH_ROWS = 65_536  # rows per record batch read from a row group
-AUTO_SHARD_BYTES = 16 * 2**20  # auto sharding: about this much Parquet event data per shard
+AUTO_SHARD_BYTES = 4 * 2**20  # auto sharding: Parquet event bytes per shard (peak memory ~ a shard)
 MAX_AUTO_SHARDS = 4096
 PARTS_DIR = "parts"  # <examples>/raw/parts/<output key>/<stage>-<shard>.arrow until merged
+SHUFFLE_DIR = "shuffle"  # <examples>/raw/shuffle/<stage>/<shard>/<tag>-<part>.arrow (by reference)
+# Runners that run in this one process and hold a GroupByKey's input in memory.
+LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner", "PrismRunner")
 SUMMARY = ("rows", "no_history", "no_user_text", "no_image")
 
 
@@ -96,6 +105,56 @@ def output_schema(key: str) -> pa.Schema:
     return fs.request_arrow_schema() if key.startswith("requests/") else fs.example_arrow_schema()
 
 
+def is_local_runner(beam_args: Sequence[str]) -> bool:
+    """Whether ``beam_args`` run the pipeline in this process (the default: DirectRunner)."""
+    runner = pipeline_options(beam_args).get_all_options()["runner"] or "DirectRunner"
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name.rsplit(".", 1)[-1] in LOCAL_RUNNERS
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    """How rows go from a producer to the consumer of their shard: by value or by reference.
+
+    By value, ``put`` returns the rows themselves (the runner's shuffle moves them). By
+    reference, it writes them to an Arrow IPC file and returns its path; the name is fixed by
+    ``(stage, shard, tag, part)``, so a retried bundle rewrites the same file alike. ``get``
+    takes either.
+
+    Attributes:
+        examples_dir: Output root; files go under ``<examples>/raw/shuffle/``.
+        by_reference: Write files (local runners) or pass the rows (distributed runners).
+    """
+
+    examples_dir: str
+    by_reference: bool
+
+    def put(self, stage: str, shard: int, tag: str, part: str, rows: pa.Table) -> pa.Table | str:
+        """The value to group for ``rows``: the rows, or the path they were written to."""
+        if not self.by_reference:
+            return rows
+        path = f"{shuffle_root(self.examples_dir)}/{stage}/{shard:05d}/{tag}-{part}.arrow"
+        with (
+            FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
+            pa.ipc.new_stream(sink, rows.schema) as writer,
+        ):
+            writer.write_table(rows, max_chunksize=BATCH_ROWS)
+        return path
+
+    @staticmethod
+    def get(value: pa.Table | str) -> pa.Table:
+        """The rows ``put`` stood for."""
+        if isinstance(value, pa.Table):
+            return value
+        with FileSystems.open(value, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return pa.ipc.open_stream(f).read_all()
+
+
+def shuffle_root(examples_dir: str) -> str:
+    """Where rows exchanged by reference wait for their consumer (deleted after the build)."""
+    return f"{examples_dir.rstrip('/')}/{outputs.RAW_DIR}/{SHUFFLE_DIR}"
+
+
 # Where each table's rows go: (stage, tag, key column, columns kept or None for all).
 USER_STAGE, ITEM_STAGE = "user_stage", "item_stage"
 ROUTES = {
@@ -125,18 +184,21 @@ class _RowGroups(beam.DoFn):
 
 
 class _ReadAndRoute(beam.DoFn):
-    """One row group as record batches routed to their shards.
+    """One row group as rows routed to their shards.
 
     Rows get ``ORD`` (and ``WINDOW`` for events) and go as ``(shard, (tag, rows))`` to each
-    stage of ``ROUTES``, split by the shard of that route's key.
+    stage of ``ROUTES``, split by the shard of that route's key; one exchanged value per stage
+    and shard (a row group's pieces are concatenated first).
     """
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, exchange: Exchange) -> None:
         self._count = count
+        self._exchange = exchange
 
     def process(self, task: tuple[str, int, str, int, int]):
         name, rank, path, group, first = task
         schema = schemas.table(name).arrow_schema()
+        pieces: dict[tuple[str, str, int], list[pa.Table]] = {}
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             batches = pq.ParquetFile(f).iter_batches(
                 batch_size=BATCH_ROWS, row_groups=[group], columns=schema.names
@@ -152,14 +214,19 @@ class _ReadAndRoute(beam.DoFn):
                 for stage, tag, key, columns in ROUTES[name]:
                     routed = table.select(list(columns)) if columns else table
                     for shard, rows in shards.split_by_shard(routed, key, self._count):
-                        yield beam.pvalue.TaggedOutput(stage, (shard, (tag, rows)))
+                        pieces.setdefault((stage, tag, shard), []).append(rows)
+        part = f"{name}-{rank}-{group}"
+        for (stage, tag, shard), tables in sorted(pieces.items()):
+            rows = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+            value = self._exchange.put(stage, shard, tag, part, rows)
+            yield beam.pvalue.TaggedOutput(stage, (shard, (tag, value)))
 
 
-def _by_tag(values: Iterable[tuple[str, pa.Table]]) -> dict[str, list[pa.Table]]:
-    """The grouped ``(tag, rows)`` values of one shard, by tag."""
+def _by_tag(values: Iterable[tuple[str, pa.Table | str]]) -> dict[str, list[pa.Table]]:
+    """The grouped ``(tag, rows or path)`` values of one shard, as tables by tag."""
     out: dict[str, list[pa.Table]] = {}
-    for tag, rows in values:
-        out.setdefault(tag, []).append(rows)
+    for tag, value in values:
+        out.setdefault(tag, []).append(Exchange.get(value))
     return out
 
 
@@ -191,21 +258,26 @@ class _UserAsks(beam.DoFn):
 
     FRIEND_STAGE, ITEM_STAGE = "friend_stage", "item_stage"
 
-    def __init__(self, request_starts: dict[str, int], count: int) -> None:
+    def __init__(self, request_starts: dict[str, int], count: int, exchange: Exchange) -> None:
         self._starts = request_starts
         self._count = count
+        self._exchange = exchange
 
-    def process(self, element: tuple[int, Iterable[tuple[str, pa.Table]]]):
+    def process(self, element: tuple[int, Iterable[tuple[str, pa.Table | str]]]):
         shard, values = element
         ctx, windows, _ = _user_inputs(values)
         queries = shards.shard_queries(ctx, windows, self._starts)
         friend_asks, item_asks = shards.user_asks(ctx, queries, shard=shard)
         friend_events = ctx.events.select(list(shards.FRIEND_EVENT_COLUMNS))
-        yield beam.pvalue.TaggedOutput(self.FRIEND_STAGE, (shard, ("events", friend_events)))
+        put, part = self._exchange.put, f"user-{shard}"
+        events = put(self.FRIEND_STAGE, shard, "events", part, friend_events)
+        yield beam.pvalue.TaggedOutput(self.FRIEND_STAGE, (shard, ("events", events)))
         for friend_shard, rows in shards.split_by_shard(friend_asks, shards.FRIEND, self._count):
-            yield beam.pvalue.TaggedOutput(self.FRIEND_STAGE, (friend_shard, ("asks", rows)))
+            asks = put(self.FRIEND_STAGE, friend_shard, "asks", part, rows)
+            yield beam.pvalue.TaggedOutput(self.FRIEND_STAGE, (friend_shard, ("asks", asks)))
         for item_shard, rows in shards.split_by_shard(item_asks, ITEM_ID, self._count):
-            yield beam.pvalue.TaggedOutput(self.ITEM_STAGE, (item_shard, ("asks", rows)))
+            asks = put(self.ITEM_STAGE, item_shard, "asks", part, rows)
+            yield beam.pvalue.TaggedOutput(self.ITEM_STAGE, (item_shard, ("asks", asks)))
 
 
 class _UserRows(beam.DoFn):
@@ -227,7 +299,7 @@ class _UserRows(beam.DoFn):
         self._span_days = span_days
         self._cutoff = cutoff_micros
 
-    def process(self, element: tuple[int, Iterable[tuple[str, pa.Table]]]):
+    def process(self, element: tuple[int, Iterable[tuple[str, pa.Table | str]]]):
         shard, values = element
         ctx, windows, grouped = _user_inputs(values)
         queries = shards.shard_queries(ctx, windows, self._starts)
@@ -243,20 +315,29 @@ class _UserRows(beam.DoFn):
                     yield span, write_part(self._examples_dir, span, f"user-{shard}", part)
 
 
-def _answer_friends(element: tuple[int, Iterable[tuple[str, pa.Table]]]):
+USER_ROWS_STAGE = "user_rows"  # answers on their way back to the asking user shard
+
+
+class _AnswerFriends(beam.DoFn):
     """One shard's users' last items, for the shards that asked: ``(origin, ("friends", rows))``."""
-    _, values = element
-    grouped = _by_tag(values)
-    asks = shards.concat_or_empty(grouped.get("asks", []), shards.FRIEND_ASK_SCHEMA)
-    if asks.num_rows == 0:
-        return
-    events_schema = EVENTS.arrow_schema()
-    schema = pa.schema([events_schema.field(c) for c in shards.FRIEND_EVENT_COLUMNS])
-    # One table per shard, already in input order (it comes from _UserShard).
-    events = shards.concat_or_empty(grouped.get("events", []), schema)
-    answers = shards.answer_friends(events, asks)
-    for origin, rows in shards.split_by_column(answers, shards.ORIGIN):
-        yield origin, ("friends", rows)
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    def process(self, element: tuple[int, Iterable[tuple[str, pa.Table | str]]]):
+        shard, values = element
+        grouped = _by_tag(values)
+        asks = shards.concat_or_empty(grouped.get("asks", []), shards.FRIEND_ASK_SCHEMA)
+        if asks.num_rows == 0:
+            return
+        events_schema = EVENTS.arrow_schema()
+        schema = pa.schema([events_schema.field(c) for c in shards.FRIEND_EVENT_COLUMNS])
+        # One table per shard, already in input order (it comes from _UserAsks).
+        events = shards.concat_or_empty(grouped.get("events", []), schema)
+        answers = shards.answer_friends(events, asks)
+        for origin, rows in shards.split_by_column(answers, shards.ORIGIN):
+            value = self._exchange.put(USER_ROWS_STAGE, origin, "friends", f"user-{shard}", rows)
+            yield origin, ("friends", value)
 
 
 class _ItemShard(beam.DoFn):
@@ -264,11 +345,12 @@ class _ItemShard(beam.DoFn):
 
     CATALOG = "catalog"
 
-    def __init__(self, catalog_at: int, examples_dir: str) -> None:
+    def __init__(self, catalog_at: int, examples_dir: str, exchange: Exchange) -> None:
         self._catalog_at = catalog_at
         self._examples_dir = examples_dir
+        self._exchange = exchange
 
-    def process(self, element: tuple[int, Iterable[tuple[str, pa.Table]]]):
+    def process(self, element: tuple[int, Iterable[tuple[str, pa.Table | str]]]):
         shard, values = element
         grouped = _by_tag(values)
         schema = EVENTS.arrow_schema()
@@ -283,7 +365,8 @@ class _ItemShard(beam.DoFn):
         asks = shards.concat_or_empty(grouped.get("asks", []), shards.ITEM_ASK_SCHEMA)
         answers, catalog = shards.item_shard(ctx, asks, catalog_at=self._catalog_at)
         for origin, rows in shards.split_by_column(answers, shards.ORIGIN):
-            yield origin, ("items", rows)
+            value = self._exchange.put(USER_ROWS_STAGE, origin, "items", f"item-{shard}", rows)
+            yield origin, ("items", value)
         if catalog is not None:
             path = write_part(self._examples_dir, shards.CATALOG, f"item-{shard}", catalog)
             yield beam.pvalue.TaggedOutput(self.CATALOG, (shards.CATALOG, path))
@@ -370,6 +453,7 @@ def build_features(
     shard_count: int,
     beam_args: Sequence[str] = (),
     span_days: int | None = None,
+    by_reference: bool | None = None,
 ) -> FeatureCounts:
     """Build and write the raw examples, catalog and requests of ``data_dir`` in Beam.
 
@@ -381,6 +465,8 @@ def build_features(
         beam_args: Beam flags (runner and its options), passed through.
         span_days: With the analyzer cache: train examples are also written per span of this
             many UTC days (``outputs.span_names``); None for no spans.
+        by_reference: Exchange rows between stages as files (``Exchange``); None: on local
+            runners only (``is_local_runner``).
 
     Returns:
         Rows and summary counts per output, and the span files.
@@ -391,6 +477,9 @@ def build_features(
         for rank, split in enumerate(layout.splits_of(name))
     ]
     count = shard_count
+    if by_reference is None:
+        by_reference = is_local_runner(beam_args)
+    exchange = Exchange(examples_dir, by_reference)
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     # Only file names go through beam.Create; rows are read by the workers, one row group per
     # task (the Reshuffle spreads the tasks over workers).
@@ -399,28 +488,29 @@ def build_features(
         | "Files" >> beam.Create(files)
         | "RowGroups" >> beam.ParDo(_RowGroups())
         | "Spread" >> beam.Reshuffle()
-        | "ReadAndRoute" >> beam.ParDo(_ReadAndRoute(count)).with_outputs(USER_STAGE, ITEM_STAGE)
+        | "ReadAndRoute"
+        >> beam.ParDo(_ReadAndRoute(count, exchange)).with_outputs(USER_STAGE, ITEM_STAGE)
     )
     starts_by_kind = {shards.EVAL_REQUESTS: starts["eval"], shards.TEST_REQUESTS: starts["test"]}
     asks = (
         read[USER_STAGE]
         | "GroupUserShards" >> beam.GroupByKey()
         | "UserAsks"
-        >> beam.ParDo(_UserAsks(starts_by_kind, count)).with_outputs(
+        >> beam.ParDo(_UserAsks(starts_by_kind, count, exchange)).with_outputs(
             _UserAsks.FRIEND_STAGE, _UserAsks.ITEM_STAGE
         )
     )
     friend_answers = (
         asks[_UserAsks.FRIEND_STAGE]
         | "GroupFriendShards" >> beam.GroupByKey()
-        | "AnswerFriends" >> beam.FlatMap(_answer_friends)
+        | "AnswerFriends" >> beam.ParDo(_AnswerFriends(exchange))
     )
     item = (
         (read[ITEM_STAGE], asks[_UserAsks.ITEM_STAGE])
         | "ItemStage" >> beam.Flatten()
         | "GroupItemShards" >> beam.GroupByKey()
         | "ItemShards"
-        >> beam.ParDo(_ItemShard(starts["eval"], examples_dir)).with_outputs(
+        >> beam.ParDo(_ItemShard(starts["eval"], examples_dir, exchange)).with_outputs(
             _ItemShard.CATALOG, main="answers"
         )
     )
@@ -444,8 +534,9 @@ def build_features(
     result = pipeline.run()
     result.wait_until_finish()
     parts = f"{examples_dir.rstrip('/')}/{outputs.RAW_DIR}/{PARTS_DIR}"
-    if FileSystems.exists(parts):
-        FileSystems.delete([parts])  # only empty folders are left
+    for scratch in (parts, shuffle_root(examples_dir)):  # parts: only empty folders are left
+        if FileSystems.exists(scratch):
+            FileSystems.delete([scratch])
     return _counts(result, examples_dir)
 
 

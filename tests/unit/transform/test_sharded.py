@@ -100,12 +100,25 @@ def cross_shard_cases(data: str, count: int) -> dict[str, int]:
 
 
 def assert_same_as_reference(
-    data: str, out: pathlib.Path, count: int, *, span_days: int | None = None
+    data: str,
+    out: pathlib.Path,
+    count: int,
+    *,
+    span_days: int | None = None,
+    by_reference: bool | None = None,
 ) -> dict:
     starts = cutoffs(data)
     counts = feature_pipeline.build_features(
-        data, str(out), starts=starts, shard_count=count, span_days=span_days
+        data,
+        str(out),
+        starts=starts,
+        shard_count=count,
+        span_days=span_days,
+        by_reference=by_reference,
     )
+    # Nothing but the outputs is left: no part or shuffle file.
+    assert not (out / "raw" / feature_pipeline.PARTS_DIR).exists()
+    assert not (out / "raw" / feature_pipeline.SHUFFLE_DIR).exists()
     expected = reference(data)
     if span_days is not None:  # the analyzer cache's spans: the reference's write_spans
         ctx, windows = read_context(data)
@@ -141,14 +154,39 @@ def test_the_tiny_fixture_in_four_shards_gives_the_reference_rows(tmp_path) -> N
 
 
 @pytest.mark.slow
-def test_a_generated_shop_in_five_shards_gives_the_reference_rows(tmp_path) -> None:
+@pytest.mark.parametrize("by_reference", [True, False], ids=["by-reference", "by-value"])
+def test_a_generated_shop_in_five_shards_gives_the_reference_rows(tmp_path, by_reference) -> None:
     raw = tmp_path / "raw"
     generate_shop(str(raw), users=400, items=150, events=20_000, seed=3)
     data = ingest(raw, tmp_path / "data")
     cases = cross_shard_cases(data, 5)
     assert cases["friend_elsewhere"] > 0 and cases["item_elsewhere"] > 0, cases
 
-    assert_same_as_reference(data, tmp_path / "ex", 5)
+    assert_same_as_reference(data, tmp_path / "ex", 5, by_reference=by_reference)
+
+
+def test_rows_go_by_reference_on_local_runners_and_by_value_through_a_cluster_s_shuffle() -> None:
+    local = ([], ["--runner=DirectRunner"], ["--runner=PrismRunner"])
+    remote = (["--runner=DataflowRunner"], ["--runner=FlinkRunner"], ["--runner=SparkRunner"])
+
+    assert all(feature_pipeline.is_local_runner(args) for args in local)
+    assert not any(feature_pipeline.is_local_runner(args) for args in remote)
+
+
+def test_an_exchange_by_reference_writes_a_file_that_reads_back_the_same_rows(tmp_path) -> None:
+    rows = pa.table({"k": ["a", None, "é"], "v": pa.array([1.5, float("inf"), -0.0], "f4")})
+    by_value = feature_pipeline.Exchange(str(tmp_path), by_reference=False)
+    by_reference = feature_pipeline.Exchange(str(tmp_path), by_reference=True)
+
+    value = by_value.put("stage", 3, "events", "events-0-1", rows)
+    path = by_reference.put("stage", 3, "events", "events-0-1", rows)
+
+    assert value is rows
+    assert path == f"{tmp_path}/raw/shuffle/stage/00003/events-events-0-1.arrow"
+    assert feature_pipeline.Exchange.get(path).equals(rows)
+    # A retried bundle writes the same name again: the file is replaced, not appended to.
+    by_reference.put("stage", 3, "events", "events-0-1", rows.slice(0, 1))
+    assert feature_pipeline.Exchange.get(path).equals(rows.slice(0, 1))
 
 
 @pytest.mark.slow
