@@ -40,6 +40,7 @@ ABLATION_MODALITIES = [",".join(m.value for m in SWITCHABLE if m is not off) for
 DEFAULT_TOLERANCE = EvaluateConfig.tolerance
 DEFAULT_PROTECTED_SLICES = ",".join(EvaluateConfig.protected_slices)
 DEFAULT_SLICE_TOLERANCE = EvaluateConfig.slice_tolerance
+DEFAULT_EVAL_MAX_USERS = EvaluateConfig.max_users
 # Every step reads or writes the pipeline root (and ingest/evaluate/push the data and model
 # roots), often on gs://: retry transient storage and node failures 60 s, 120 s, 240 s apart.
 STORAGE_RETRY = {
@@ -103,7 +104,7 @@ def build_pipeline(
         eval_end: str = "",
         now: str = "",
         beam_args: str = "",
-        # Key shards of transform's Beam feature build (0: one per 16 MiB of events, at least 2).
+        # Key shards of transform's Beam feature build (0: one per 4 MiB of events, at least 2).
         shards: int = 0,
         epochs: int = 3,
         batch_size: int = 256,
@@ -120,6 +121,8 @@ def build_pipeline(
         slice_tolerance: float = DEFAULT_SLICE_TOLERANCE,
         force_bless_by: str = "",
         force_bless_reason: str = "",
+        # Users evaluated at most (a fixed CRC-32 sample; 0 = all): bounds evaluate's memory.
+        eval_max_users: int = DEFAULT_EVAL_MAX_USERS,
     ):
         # raw_uri is a prefix that gets new data every night under the same name: never cache.
         ingested = ingest_op(raw_uri=raw_uri, train_end=train_end, eval_end=eval_end, now=now)
@@ -193,6 +196,7 @@ def build_pipeline(
             slice_tolerance=slice_tolerance,
             force_bless_by=force_bless_by,
             force_bless_reason=force_bless_reason,
+            max_users=eval_max_users,
             **variants,
         )
         # The model in service changes between runs: never reuse a cached verdict.

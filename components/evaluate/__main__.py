@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-beat-baseline", action="store_true", help="do not require beating most-popular"
     )
+    parser.add_argument(
+        "--max-users",
+        type=int,
+        default=EvaluateConfig.max_users,
+        help="users evaluated at most: a fixed CRC-32 sample (default %(default)s; 0 = all)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             slice_tolerance=args.slice_tolerance,
             force_bless_by=args.force_bless_by,
             force_bless_reason=args.force_bless_reason,
+            max_users=args.max_users,
         )
         result = run(
             data_dir=args.data,

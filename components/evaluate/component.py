@@ -25,6 +25,7 @@ def evaluate(
     slice_tolerance: float = 0.02,
     force_bless_by: str = "",
     force_bless_reason: str = "",
+    max_users: int = 100_000,
     baseline_model: Input[Model] = None,
     ablation_models: Input[list[Model]] = None,
 ) -> str:
@@ -47,6 +48,7 @@ def evaluate(
         slice_tolerance=slice_tolerance,
         force_bless_by=force_bless_by,
         force_bless_reason=force_bless_reason,
+        max_users=max_users,
         baseline_model=baseline_model,
         ablation_models=ablation_models,
     )
@@ -73,6 +75,7 @@ def execute(
     slice_tolerance: float = 0.02,
     force_bless_by: str = "",
     force_bless_reason: str = "",
+    max_users: int = 100_000,
     baseline_model: Model | None = None,
     ablation_models: list[Model] | None = None,
 ) -> str:
@@ -93,6 +96,7 @@ def execute(
         slice_tolerance=slice_tolerance,
         force_bless_by=force_bless_by,
         force_bless_reason=force_bless_reason,
+        max_users=max_users,
     )
     result = run(
         data_dir=data.path,

@@ -43,6 +43,9 @@ class EvaluateConfig:
         force_bless_by: Who forces the blessing (with ``force_bless_reason``; both or neither).
         force_bless_reason: Why.
         batch_size: Users per serving request.
+        max_users: Users evaluated at most: a fixed sample (smallest CRC-32 of the id) of the
+            users with eval-window events, the same for every model; 0 evaluates all. Bounds
+            the stage's memory and time on large data (10M events: 1M users).
     """
 
     ks: tuple[int, ...] = DEFAULT_KS
@@ -62,6 +65,7 @@ class EvaluateConfig:
     force_bless_by: str = ""
     force_bless_reason: str = ""
     batch_size: int = 512
+    max_users: int = 100_000
 
     def __post_init__(self) -> None:
         if not self.ks or min(self.ks) < 1:
@@ -77,6 +81,8 @@ class EvaluateConfig:
             raise GateConfigError(
                 f"EvaluateConfig.bootstrap_resamples must be >= 1: {self.bootstrap_resamples}"
             )
+        if self.max_users < 0:
+            raise GateConfigError(f"EvaluateConfig.max_users must be >= 0: {self.max_users}")
         if not 0 <= self.cold_max < self.heavy_min:
             raise GateConfigError(
                 f"EvaluateConfig needs 0 <= cold_max < heavy_min, got {self.cold_max}, "

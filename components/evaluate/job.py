@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from components import completion
@@ -41,6 +42,7 @@ from components.evaluate.protocol import (
     exclude_history,
     interaction_counts,
     popularity,
+    sample_users,
     warm_only,
 )
 from components.evaluate.ranking import Rankings, complete_rankings
@@ -63,7 +65,7 @@ from components.transform.outputs import (
     requests_path,
 )
 from schemas import EVENTS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
-from schemas.tables import ITEM_ID, USER_ID
+from schemas.tables import DST_USER, ITEM_ID, SRC_USER, USER_ID
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +159,12 @@ def rank_with_model(
     }
 
 
-def read_eval_examples(examples_dir: str) -> tuple[pa.Table | None, dict]:
+def read_eval_examples(
+    examples_dir: str, sample: pa.Array | None = None
+) -> tuple[pa.Table | None, dict]:
     """The eval-window examples with their items' catalog content, and facts or the problem.
+
+    With ``sample``: only the examples of those users (read batch by batch).
 
     Returns:
         ``(rows, {"examples_path", "examples", "items_not_in_catalog"})``, or ``(None,
@@ -168,7 +174,15 @@ def read_eval_examples(examples_dir: str) -> tuple[pa.Table | None, dict]:
     doc: dict = {"examples_path": path}
     if not os.path.isfile(path):
         return None, doc | {"problem": f"no eval examples at {path}: ranking head not measured"}
-    rows = pq.read_table(path)
+    if sample is None:
+        rows = pq.read_table(path)
+    else:
+        with pq.ParquetFile(path) as f:
+            batches = [
+                batch.filter(pc.is_in(pc.list_element(batch[USER_ID], 0), sample))
+                for batch in f.iter_batches(batch_size=65_536)
+            ]
+            rows = pa.Table.from_batches(batches, schema=f.schema_arrow)
     if rows.num_rows == 0:
         return None, doc | {"problem": f"{path} has no rows: ranking head not measured"}
     catalog_path = raw_catalog_path(examples_dir)
@@ -222,14 +236,45 @@ def _subset(ranked: list[list[str]], eval_set: EvalSet, keep: EvalSet) -> list[l
     return [ranked[position[u]] for u in keep.users]
 
 
-def _read_inputs(data_dir: str) -> dict[str, pa.Table]:
+def _read_inputs(data_dir: str, *, max_users: int) -> dict:
+    """The ingested tables evaluate reads, cut to the sampled users (``sample_users``).
+
+    Item popularity and the items known before the cut-off come from every user's events;
+    everything per user (history, targets, activity, reviews, links) only for the sample.
+    """
+    pair = [USER_ID, ITEM_ID]
+    before = layout.read_table(data_dir, EVENTS.name, layout.TRAIN, columns=pair)
+    after = layout.read_table(data_dir, EVENTS.name, layout.EVAL, columns=pair)
+    sample = sample_users(after[USER_ID], max_users)
+    known_items = set(pc.unique(before[ITEM_ID]).to_pylist())
+    popular = popularity(before)
+    reviews = layout.read_table(data_dir, REVIEWS.name, layout.TRAIN, columns=[USER_ID])
+    relations = layout.read_table(data_dir, USER_RELATIONS.name, layout.ALL)
+    if sample is not None:
+        before, after, reviews = (
+            t.filter(pc.is_in(t[USER_ID], sample)) for t in (before, after, reviews)
+        )
+        relations = relations.filter(
+            pc.or_(pc.is_in(relations[SRC_USER], sample), pc.is_in(relations[DST_USER], sample))
+        )
     return {
-        "before": layout.read_table(data_dir, EVENTS.name, layout.TRAIN),
-        "after": layout.read_table(data_dir, EVENTS.name, layout.EVAL),
+        "before": before,
+        "after": after,
         "items": layout.read_table(data_dir, ITEMS.name, layout.ALL),
-        "reviews": layout.read_table(data_dir, REVIEWS.name, layout.TRAIN),
-        "relations": layout.read_table(data_dir, USER_RELATIONS.name, layout.ALL),
+        "reviews": reviews,
+        "relations": relations,
+        "known_items": known_items,
+        "popular": popular,
+        "sample": sample,
     }
+
+
+def read_requests(examples_dir: str, sample: pa.Array | None) -> pa.Table:
+    """The eval serving requests (of the sampled users only, when sampled)."""
+    path = requests_path(examples_dir, layout.EVAL)
+    if sample is None:
+        return pq.read_table(path)
+    return pq.read_table(path, filters=pc.field(USER_ID).isin(sample))
 
 
 def _in_service_dir(
@@ -288,11 +333,11 @@ def run(
     # No verdict until this run writes one, last (components.completion).
     for path in (blessing_path, metrics_path):
         completion.remove(path)
-    tables = _read_inputs(data_dir)
-    before, items = tables["before"], tables["items"]
+    tables = _read_inputs(data_dir, max_users=config.max_users)
+    before, items, sample = tables["before"], tables["items"], tables["sample"]
     eval_set = build_eval_set(before, tables["after"])
-    warm_set = warm_only(eval_set, set(before[ITEM_ID].to_pylist()))
-    all_requests = pq.read_table(requests_path(examples_dir, layout.EVAL))
+    warm_set = warm_only(eval_set, tables["known_items"])
+    all_requests = read_requests(examples_dir, sample)
     requests = requests_for(all_requests, eval_set.users)
     catalog = set(items[ITEMS.key[0]].to_pylist())
     depth = max(config.ks)
@@ -312,7 +357,7 @@ def run(
     ranked: dict[str, list[list[str]]] = {}
     how: dict[str, dict] = {}
     unavailable: dict[str, str] = {}
-    head_rows, head_doc = read_eval_examples(examples_dir)
+    head_rows, head_doc = read_eval_examples(examples_dir, sample)
     heads: dict[str, dict] = {}
     heads_unavailable: dict[str, str] = {}
 
@@ -344,7 +389,7 @@ def run(
                 logger.info("ranking head not measured name=%s reason=%s", name, e)
 
     try_rank(CANDIDATE, model_dir)
-    popular = popularity(before)
+    popular = tables["popular"]
     ranked[MOST_POPULAR] = [exclude_history(popular, h, depth=depth) for h in eval_set.history]
     how[MOST_POPULAR] = {"source": "train-window interaction counts"}
     for name, directory in sorted((extra_models or {}).items()):
@@ -431,6 +476,13 @@ def run(
             "heavy_min": config.heavy_min,
             "targets": "items after the cut-off not seen before it; seen items never ranked",
             "warm": "targets cut to items with a train-window event",
+            "max_users": config.max_users,
+            "users": (
+                "every user with eval-window events"
+                if sample is None
+                else f"a fixed sample of {len(sample)} users with eval-window events "
+                "(smallest CRC-32 of the id)"
+            ),
         },
         "models": models,
         "models_warm": warm,

@@ -8,8 +8,10 @@ they had not interacted with before; their history is excluded from every rankin
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,6 +25,26 @@ class EvalSet:
     users: list[str]
     history: list[set[str]]
     targets: list[set[str]]
+
+
+def sample_users(users: pa.Array | pa.ChunkedArray, max_users: int) -> pa.Array | None:
+    """At most ``max_users`` of the distinct ``users``: those of smallest CRC-32 (then by id).
+
+    The same ids give the same sample in every run and for every model (a paired comparison
+    needs the same users), whatever their order.
+
+    Returns:
+        The sampled ids (string array), or None when ``max_users`` is 0 (no cap) or every user
+        fits.
+    """
+    distinct = pc.unique(users.combine_chunks() if isinstance(users, pa.ChunkedArray) else users)
+    distinct = distinct.drop_null().cast(pa.string())
+    if max_users <= 0 or len(distinct) <= max_users:
+        return None
+    ids = np.asarray(distinct.to_pylist(), dtype=object)
+    crc = np.fromiter((zlib.crc32(u.encode("utf-8")) for u in ids), np.int64, len(ids))
+    order = np.lexsort((ids.astype(str), crc))  # by CRC-32, ties by id
+    return pa.array(sorted(ids[order[:max_users]]), pa.string())
 
 
 def items_by_user(events: pa.Table) -> dict[str, set[str]]:

@@ -131,9 +131,11 @@ class ServingModel:
         """
         ranked: list[list[str]] = []
         scores = []
+        names: dict[bytes, str] = {}  # one str per item id, shared by every list
         for feed in self._feeds(requests, batch_size):
             out = self._serve(**feed)
-            ranked.extend([item.decode() for item in row] for row in out[OUTPUT_ITEM_IDS].numpy())
+            for row in out[OUTPUT_ITEM_IDS].numpy():
+                ranked.append([names.get(b) or names.setdefault(b, b.decode()) for b in row])
             scores.append(out[OUTPUT_SCORES].numpy())
         width = scores[0].shape[1] if scores else 0
         return ranked, np.concatenate(scores) if scores else np.zeros((0, width), np.float32)

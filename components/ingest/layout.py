@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,17 +59,27 @@ def quarantine_path(out_dir: str | pathlib.Path, table_name: str) -> pathlib.Pat
     return pathlib.Path(out_dir) / QUARANTINE_DIR / f"{table_name}.parquet"
 
 
-def read_table(out_dir: str | pathlib.Path, table_name: str, split: str = ALL) -> pa.Table:
+def read_table(
+    out_dir: str | pathlib.Path,
+    table_name: str,
+    split: str = ALL,
+    *,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     """Read one split of one canonical table written by ingest.
 
     Args:
         out_dir: The ingest output directory (the Dataset artifact path).
         table_name: A table of the contract.
         split: ``train``/``eval``/``test`` for events and reviews, ``all`` for the others.
+        columns: Only these columns (None: all).
 
     Returns:
-        The rows, with exactly ``schemas.table(table_name).arrow_schema()``.
+        The rows, with exactly ``schemas.table(table_name).arrow_schema()`` (or its
+        ``columns``).
     """
     return pq.read_table(
-        table_path(out_dir, table_name, split), schema=schemas.table(table_name).arrow_schema()
+        table_path(out_dir, table_name, split),
+        schema=schemas.table(table_name).arrow_schema(),
+        columns=list(columns) if columns is not None else None,
     )

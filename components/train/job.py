@@ -10,8 +10,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -298,6 +300,40 @@ def weights_digest(model: tf.keras.Model) -> str:
     return digest.hexdigest()
 
 
+def write_user_embeddings(
+    embed: Callable[[pa.Table], np.ndarray],
+    requests: str,
+    out: str,
+    *,
+    dim: int,
+    batch_rows: int = EMBED_BATCH_ROWS,
+) -> int:
+    """``embed`` of every serving request's user, streamed ``batch_rows`` at a time.
+
+    Neither the requests (1M users at 10M events, each with its history lists) nor their
+    embeddings are ever whole in memory.
+
+    Args:
+        embed: Raw request rows -> ``[rows, dim]`` query embeddings.
+        requests: Parquet file of serving requests (``outputs.requests_path``).
+        out: Parquet file written: ``user_id``, ``embedding``, in the requests' order.
+        dim: Embedding width (for the schema when there are no requests).
+        batch_rows: Requests embedded per call.
+
+    Returns:
+        Users written.
+    """
+    empty = embeddings_table(np.zeros(0, object), np.zeros((0, dim), "f4"), id_column=USER_ID)
+    written = 0
+    with pq.ParquetFile(requests) as source, pq.ParquetWriter(out, empty.schema) as sink:
+        for batch in source.iter_batches(batch_size=batch_rows):
+            rows = pa.Table.from_batches([batch])
+            ids = np.asarray(rows[USER_ID].to_pylist(), dtype=object)
+            sink.write_table(embeddings_table(ids, embed(rows), id_column=USER_ID))
+            written += rows.num_rows
+    return written
+
+
 def _write_outputs(
     model_dir: str,
     *,
@@ -316,21 +352,13 @@ def _write_outputs(
         embeddings_table(item_ids, item_embeddings, id_column=ITEM_ID),
         item_embeddings_path(model_dir),
     )
-    requests = pq.read_table(outputs.requests_path(examples_dir, "eval"))
-    # In batches, never every user's raw query features in one call (1M users at 10M events).
-    users = [
-        recommender.query_embedding(
-            raw_tensors(requests.slice(start, EMBED_BATCH_ROWS), fs.Side.QUERY)
-        )[EMBEDDING].numpy()
-        for start in range(0, requests.num_rows, EMBED_BATCH_ROWS)
-    ]
-    pq.write_table(
-        embeddings_table(
-            np.asarray(requests[USER_ID].to_pylist()),
-            np.concatenate(users) if users else np.zeros((0, item_embeddings.shape[1]), "f4"),
-            id_column=USER_ID,
-        ),
+    write_user_embeddings(
+        lambda rows: recommender.query_embedding(raw_tensors(rows, fs.Side.QUERY))[
+            EMBEDDING
+        ].numpy(),
+        outputs.requests_path(examples_dir, "eval"),
         user_embeddings_path(model_dir),
+        dim=item_embeddings.shape[1],
     )
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     with open(os.path.join(model_dir, HISTORY), "w") as f:

@@ -8,6 +8,7 @@ decision with its reason.
 
 import json
 import shutil
+import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -61,11 +62,9 @@ def push(world, model, out, root, **kw):
     )
 
 
-@pytest.mark.slow
-def test_metrics_agree_with_an_independent_numpy_recomputation(world, tmp_path):
-    result = evaluate(world, world["good"]["model"], tmp_path / "root", tmp_path)
+def assert_metrics_match_numpy(world, result, *, max_users: int = 0):
+    """The candidate's metrics, recomputed independently: query_embedding . items.parquet."""
     ours = result["metrics"]["models"][CANDIDATE]
-    # Independent: the query_embedding signature + items.parquet, ranked by dot product.
     before = layout.read_table(world["data"], "events", layout.TRAIN).to_pylist()
     after = layout.read_table(world["data"], "events", layout.EVAL).to_pylist()
     seen, new = {}, {}
@@ -73,7 +72,8 @@ def test_metrics_agree_with_an_independent_numpy_recomputation(world, tmp_path):
         seen.setdefault(r["user_id"], set()).add(r["item_id"])
     for r in after:
         new.setdefault(r["user_id"], set()).add(r["item_id"])
-    users = sorted(u for u in new if u in seen and new[u] - seen[u])
+    sampled = sorted(new, key=lambda u: (zlib.crc32(u.encode()), u))[: max_users or None]
+    users = sorted(u for u in sampled if u in seen and new[u] - seen[u])
     assert result["metrics"]["eval_users"] == len(users) > 20
     model = tf.saved_model.load(str(world["good"]["model"] / "serving"))
     requests = pq.read_table(requests_path(str(world["good"]["examples"]), layout.EVAL))
@@ -98,6 +98,34 @@ def test_metrics_agree_with_an_independent_numpy_recomputation(world, tmp_path):
             ndcg.append(gains.sum() / ideal)
         assert ours[f"recall@{k}"] == pytest.approx(np.mean(recall), abs=1e-9), k
         assert ours[f"ndcg@{k}"] == pytest.approx(np.mean(ndcg), abs=1e-9), k
+    return users
+
+
+@pytest.mark.slow
+def test_metrics_agree_with_an_independent_numpy_recomputation(world, tmp_path):
+    result = evaluate(world, world["good"]["model"], tmp_path / "root", tmp_path, max_users=0)
+
+    assert_metrics_match_numpy(world, result)
+    assert result["metrics"]["protocol"]["users"] == "every user with eval-window events"
+
+
+@pytest.mark.slow
+def test_a_user_cap_evaluates_a_fixed_crc32_sample_the_same_for_every_model(world, tmp_path):
+    root = tmp_path / "root"
+    after = layout.read_table(world["data"], "events", layout.EVAL)
+    cap = len(set(after["user_id"].to_pylist())) // 2
+    first = evaluate(world, world["good"]["model"], root, tmp_path / "first", max_users=cap)
+    push(world, world["good"]["model"], tmp_path / "first", root)  # now in service
+
+    result = evaluate(world, world["good"]["model"], root, tmp_path / "second", max_users=cap)
+
+    users = assert_metrics_match_numpy(world, result, max_users=cap)
+    assert len(users) == first["metrics"]["eval_users"] <= cap
+    assert f"sample of {cap} users" in result["metrics"]["protocol"]["users"]
+    # The model in service is re-ranked for the same users: identical model, identical figures.
+    candidate, in_service = (result["metrics"]["models"][n] for n in (CANDIDATE, IN_SERVICE))
+    assert in_service == candidate
+    assert result["blessing"]["blessed"], result["blessing"]
 
 
 @pytest.mark.slow

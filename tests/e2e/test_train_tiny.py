@@ -24,7 +24,7 @@ import pytest
 import tensorflow as tf
 
 from components.train.catalog import raw_tensors
-from components.train.job import BACKUP_DIR, CHECKPOINT_DIR, MANIFEST
+from components.train.job import BACKUP_DIR, CHECKPOINT_DIR, MANIFEST, write_user_embeddings
 from components.transform.outputs import (
     RAW_EXAMPLES_FILE,
     raw_catalog_path,
@@ -243,3 +243,31 @@ def test_unseen_items_and_users_are_placed_by_their_content(tiny, full, id_only)
           f"users={users.num_rows} nearer_own={user_share:.3f}")  # fmt: skip
     assert item_share > 0.8
     assert user_share > 0.8
+
+
+@pytest.mark.slow
+def test_user_embeddings_are_each_request_s_query_embedding_streamed_in_any_batch_size(
+    tiny, full, tmp_path
+):
+    requests = requests_path(str(tiny["examples"]), "eval")
+    written = pq.read_table(full / "embeddings" / "users.parquet")
+    loaded = tf.saved_model.load(str(full / "serving"))
+
+    def embed(rows: pa.Table) -> np.ndarray:
+        feed = raw_tensors(rows, Side.QUERY)
+        return loaded.signatures["query_embedding"](**feed)["embedding"].numpy()
+
+    again = tmp_path / "users.parquet"
+    count = write_user_embeddings(embed, requests, str(again), dim=32, batch_rows=50)
+
+    rows = pq.read_table(requests)
+    assert count == written.num_rows == rows.num_rows > 50 * 3
+    assert written[USER_ID].to_pylist() == rows[USER_ID].to_pylist()
+    theirs = pq.read_table(again)
+    assert theirs[USER_ID].to_pylist() == rows[USER_ID].to_pylist()
+    np.testing.assert_allclose(
+        np.array(theirs["embedding"].to_pylist()),
+        np.array(written["embedding"].to_pylist()),
+        rtol=1e-5,
+        atol=1e-5,
+    )

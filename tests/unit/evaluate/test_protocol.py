@@ -1,6 +1,13 @@
+import zlib
+
 import pyarrow as pa
 
-from components.evaluate.protocol import build_eval_set, exclude_history, popularity
+from components.evaluate.protocol import (
+    build_eval_set,
+    exclude_history,
+    popularity,
+    sample_users,
+)
 from schemas.tables import ITEM_ID, USER_ID
 
 
@@ -38,3 +45,21 @@ def test_interaction_counts_count_every_event():
     from components.evaluate.protocol import interaction_counts
 
     assert interaction_counts(events([("u", "a"), ("u", "a"), ("v", "b")])) == {"u": 2, "v": 1}
+
+
+def test_a_user_sample_keeps_the_smallest_crc32_ids_whatever_the_input_order():
+    ids = [f"u{i}" for i in range(500)]
+    expected = sorted(sorted(ids, key=lambda u: (zlib.crc32(u.encode()), u))[:40])
+
+    forward = sample_users(pa.array(ids + ids[:100]), 40)  # repeats count once
+    backward = sample_users(pa.chunked_array([ids[::-1][:250], ids[::-1][250:]]), 40)
+
+    assert forward.to_pylist() == backward.to_pylist() == expected
+
+
+def test_no_user_sample_when_uncapped_or_when_everyone_fits():
+    users = pa.array(["a", "b", None, "b"])
+
+    assert sample_users(users, 0) is None
+    assert sample_users(users, 2) is None
+    assert len(sample_users(users, 1)) == 1

@@ -185,6 +185,7 @@ def test_run_parameters_cover_data_window_model_gates_beam_training_gpu_and_moda
         "slice_tolerance",
         "force_bless_by",
         "force_bless_reason",
+        "eval_max_users",
     }
     required = {name for name, p in params.items() if not p.get("isOptional")}
     assert required == {"raw_uri", "model_root"}
