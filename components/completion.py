@@ -9,6 +9,7 @@ them: part of an output is never taken for all of it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 
 GS = "gs://"
@@ -52,3 +53,23 @@ def require(directory: str, manifest: str, *, stage: str) -> str:
             f"finish (killed or failed part-way); rerun it"
         )
     return path
+
+
+def write_manifest(path: str, doc: dict) -> None:
+    """Write a stage's manifest (JSON) so that no reader ever sees part of it.
+
+    Locally a temporary file beside it is renamed over it (``os.replace`` is atomic); a
+    ``gs://`` object is only visible once its upload completes.
+    """
+    data = (json.dumps(doc, indent=2) + "\n").encode("utf-8")
+    if path.startswith(GS):
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.create(path) as f:
+            f.write(data)
+        return
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temp = f"{path}.tmp"
+    with open(temp, "wb") as f:
+        f.write(data)
+    os.replace(temp, path)

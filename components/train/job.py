@@ -368,6 +368,5 @@ def _write_outputs(
         "total_seconds": round(time.monotonic() - started, 2),
         "final_loss": losses["loss"][-1],
     }
-    with open(os.path.join(model_dir, MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=2)
+    completion.write_manifest(os.path.join(model_dir, MANIFEST), manifest)
     return manifest

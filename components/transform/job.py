@@ -173,8 +173,7 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
     if config.cache_dir is not None:
         manifest["spans"] = sorted(spans)
         manifest["analyzed_spans"] = analyzed
-    with FileSystems.create(os.path.join(examples_dir, outputs.MANIFEST)) as f:
-        f.write(json.dumps(manifest, indent=2).encode("utf-8"))
+    completion.write_manifest(os.path.join(examples_dir, outputs.MANIFEST), manifest)
     logger.info("transform done rows=%s seconds=%s", rows, manifest["seconds"])
     return manifest
 
