@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of the ranking head's loss beside retrieval (0: retrieval only, and the "
         "export has no 'ranking' signature)",
     )
+    parser.add_argument(
+        "--lazy-adam-min-rows",
+        type=int,
+        default=TrainConfig.lazy_adam_min_rows,
+        help="embedding tables with at least this many rows get lazy Adam updates (only the "
+        "rows a batch touched; default %(default)s, 0: all tables)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = TrainConfig(
@@ -48,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         modalities=parse_modalities(args.modalities),
         ranking_weight=args.ranking_weight,
+        lazy_adam_min_rows=args.lazy_adam_min_rows,
     )
     try:
         manifest = run(

@@ -62,6 +62,10 @@ class TrainConfig:
             (history and friends' items / the candidate's id): a user's words and items then
             score the items with those words and near those items without a training example
             that links them (the text users' words, the relation users' friends).
+        lazy_adam_min_rows: Embedding tables with at least this many rows get lazy Adam
+            updates, only the rows a batch touched (``optimizer``); smaller tables tf_keras'
+            Adam, which moves every row each step (225 ms a step for a 1M-row table here, 2.7 ms
+            at 10k). 0: every table lazy.
         seed: Seeds TensorFlow, NumPy and Python for a repeatable run.
     """
 
@@ -78,6 +82,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 100
     user_id_dropout: float = 0.25
     shared_space: bool = True
+    lazy_adam_min_rows: int = 500_000
     seed: int = 7
 
     def __post_init__(self) -> None:
@@ -86,6 +91,10 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
+        if self.lazy_adam_min_rows < 0:
+            raise ValueError(
+                f"TrainConfig.lazy_adam_min_rows must be >= 0, got {self.lazy_adam_min_rows}"
+            )
         if self.ranking_weight < 0:
             raise ValueError(f"TrainConfig.ranking_weight must be >= 0, got {self.ranking_weight}")
         if not 0 <= self.user_id_dropout < 1:

@@ -35,6 +35,7 @@ from components.train.export import (
     user_embeddings_path,
 )
 from components.train.model import TwoTowerModel
+from components.train.optimizer import make_optimizer
 from components.train.strategy import choose_strategy, is_chief, use_mixed_precision
 from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
 from components.transform import outputs
@@ -215,7 +216,9 @@ def run(
             item_probability=tf.constant(probability) if config.logq_correction else None,
             positive_weight=positive_weight,
         )
-        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate))
+        model.compile(
+            optimizer=make_optimizer(config.learning_rate, lazy_min_rows=config.lazy_adam_min_rows)
+        )
 
     resume = ResumePoint()
     callbacks = [
