@@ -40,6 +40,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import StandardOptions
 
 import schemas
 from components.ingest import layout
@@ -57,8 +58,6 @@ AUTO_SHARD_BYTES = 4 * 2**20  # auto sharding: Parquet event bytes per shard (pe
 MAX_AUTO_SHARDS = 4096
 PARTS_DIR = "parts"  # <examples>/raw/parts/<output key>/<stage>-<shard>.arrow until merged
 SHUFFLE_DIR = "shuffle"  # <examples>/raw/shuffle/<stage>/<shard>/<tag>-<part>.arrow (by reference)
-# Runners that run in this one process and hold a GroupByKey's input in memory.
-LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner", "PrismRunner")
 SUMMARY = ("rows", "no_history", "no_user_text", "no_image")
 
 
@@ -109,7 +108,7 @@ def is_local_runner(beam_args: Sequence[str]) -> bool:
     """Whether ``beam_args`` run the pipeline in this process (the default: DirectRunner)."""
     runner = pipeline_options(beam_args).get_all_options()["runner"] or "DirectRunner"
     name = runner if isinstance(runner, str) else type(runner).__name__
-    return name.rsplit(".", 1)[-1] in LOCAL_RUNNERS
+    return name.rsplit(".", 1)[-1] in StandardOptions.LOCAL_RUNNERS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -166,7 +166,7 @@ def test_a_generated_shop_in_five_shards_gives_the_reference_rows(tmp_path, by_r
 
 
 def test_rows_go_by_reference_on_local_runners_and_by_value_through_a_cluster_s_shuffle() -> None:
-    local = ([], ["--runner=DirectRunner"], ["--runner=PrismRunner"])
+    local = ([], ["--runner=DirectRunner"], ["--runner=PrismRunner"], ["--runner=FnApiRunner"])
     remote = (["--runner=DataflowRunner"], ["--runner=FlinkRunner"], ["--runner=SparkRunner"])
 
     assert all(feature_pipeline.is_local_runner(args) for args in local)
