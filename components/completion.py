@@ -56,7 +56,7 @@ def require(directory: str, manifest: str, *, stage: str) -> str:
 
 
 def write_manifest(path: str, doc: dict) -> None:
-    """Write a stage's manifest (JSON) so that no reader ever sees part of it.
+    """Write a stage's manifest, or any JSON a reader must see whole (evaluate's verdict).
 
     Locally a temporary file beside it is renamed over it (``os.replace`` is atomic); a
     ``gs://`` object is only visible once its upload completes.

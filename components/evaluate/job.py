@@ -520,11 +520,7 @@ def run(
         "bootstrap_resamples": config.bootstrap_resamples,
     }
     for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):  # blessing last
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        temp = f"{path}.tmp"
-        with open(temp, "w") as f:
-            json.dump(doc, f, indent=2)
-        os.replace(temp, path)
+        completion.write_manifest(path, doc)
     logger.info("evaluate done users=%d blessed=%s", len(eval_set.users), blessing.blessed)
     return {"metrics": metrics, "blessing": verdict}
 

@@ -133,11 +133,7 @@ class Exchange:
         if not self.by_reference:
             return rows
         path = f"{shuffle_root(self.examples_dir)}/{stage}/{shard:05d}/{tag}-{part}.arrow"
-        with (
-            FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
-            pa.ipc.new_stream(sink, rows.schema) as writer,
-        ):
-            writer.write_table(rows, max_chunksize=BATCH_ROWS)
+        write_arrow(path, rows)
         return path
 
     @staticmethod
@@ -383,13 +379,17 @@ def write_part(examples_dir: str, key: str, part: str, rows: pa.Table) -> str:
     was the largest cost of the build at 1M events.
     """
     path = part_path(examples_dir, key, part)
-    schema = output_schema(key)
+    write_arrow(path, rows.cast(output_schema(key)))
+    return path
+
+
+def write_arrow(path: str, rows: pa.Table) -> None:
+    """``rows`` as an Arrow IPC stream at ``path`` (local or gs://), replacing what was there."""
     with (
         FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
-        pa.ipc.new_stream(sink, schema) as writer,
+        pa.ipc.new_stream(sink, rows.schema) as writer,
     ):
-        writer.write_table(rows.cast(schema), max_chunksize=BATCH_ROWS)
-    return path
+        writer.write_table(rows, max_chunksize=BATCH_ROWS)
 
 
 class _Merge(beam.DoFn):
