@@ -340,9 +340,8 @@ class _ItemShard(beam.DoFn):
 
     CATALOG = "catalog"
 
-    def __init__(self, catalog_at: int, examples_dir: str, exchange: Exchange) -> None:
+    def __init__(self, catalog_at: int, exchange: Exchange) -> None:
         self._catalog_at = catalog_at
-        self._examples_dir = examples_dir
         self._exchange = exchange
 
     def process(self, element: tuple[int, Iterable[tuple[str, pa.Table | str]]]):
@@ -363,7 +362,8 @@ class _ItemShard(beam.DoFn):
             value = self._exchange.put(USER_ROWS_STAGE, origin, "items", f"item-{shard}", rows)
             yield origin, ("items", value)
         if catalog is not None:
-            path = write_part(self._examples_dir, shards.CATALOG, f"item-{shard}", catalog)
+            examples_dir = self._exchange.examples_dir
+            path = write_part(examples_dir, shards.CATALOG, f"item-{shard}", catalog)
             yield beam.pvalue.TaggedOutput(self.CATALOG, (shards.CATALOG, path))
 
 
@@ -509,7 +509,7 @@ def build_features(
         | "ItemStage" >> beam.Flatten()
         | "GroupItemShards" >> beam.GroupByKey()
         | "ItemShards"
-        >> beam.ParDo(_ItemShard(starts["eval"], examples_dir, exchange)).with_outputs(
+        >> beam.ParDo(_ItemShard(starts["eval"], exchange)).with_outputs(
             _ItemShard.CATALOG, main="answers"
         )
     )
