@@ -164,7 +164,7 @@ def read_eval_examples(
 ) -> tuple[pa.Table | None, dict]:
     """The eval-window examples with their items' catalog content, and facts or the problem.
 
-    With ``sample``: only the examples of those users (read batch by batch).
+    With ``sample``: only the examples of those users.
 
     Returns:
         ``(rows, {"examples_path", "examples", "items_not_in_catalog"})``, or ``(None,
@@ -174,15 +174,9 @@ def read_eval_examples(
     doc: dict = {"examples_path": path}
     if not os.path.isfile(path):
         return None, doc | {"problem": f"no eval examples at {path}: ranking head not measured"}
-    if sample is None:
-        rows = pq.read_table(path)
-    else:
-        with pq.ParquetFile(path) as f:
-            batches = [
-                batch.filter(pc.is_in(pc.list_element(batch[USER_ID], 0), sample))
-                for batch in f.iter_batches(batch_size=65_536)
-            ]
-            rows = pa.Table.from_batches(batches, schema=f.schema_arrow)
+    # Example rows hold the user id as a one-element list; pyarrow filters while it scans.
+    user = pc.list_element(pc.field(USER_ID), 0)
+    rows = pq.read_table(path, filters=None if sample is None else user.isin(sample))
     if rows.num_rows == 0:
         return None, doc | {"problem": f"{path} has no rows: ranking head not measured"}
     catalog_path = raw_catalog_path(examples_dir)
@@ -272,9 +266,7 @@ def _read_inputs(data_dir: str, *, max_users: int) -> dict:
 def read_requests(examples_dir: str, sample: pa.Array | None) -> pa.Table:
     """The eval serving requests (of the sampled users only, when sampled)."""
     path = requests_path(examples_dir, layout.EVAL)
-    if sample is None:
-        return pq.read_table(path)
-    return pq.read_table(path, filters=pc.field(USER_ID).isin(sample))
+    return pq.read_table(path, filters=None if sample is None else pc.field(USER_ID).isin(sample))
 
 
 def _in_service_dir(

@@ -24,7 +24,7 @@ from components.push import registry
 from components.push.job import NotBlessed
 from components.push.job import run as push_run
 from components.train.catalog import raw_tensors
-from components.transform.outputs import requests_path
+from components.transform.outputs import RAW_EXAMPLES_FILE, raw_examples_dir, requests_path
 from schemas.features import Side
 
 NAME = "shoprec"
@@ -122,6 +122,14 @@ def test_a_user_cap_evaluates_a_fixed_crc32_sample_the_same_for_every_model(worl
     users = assert_metrics_match_numpy(world, result, max_users=cap)
     assert len(users) == first["metrics"]["eval_users"] <= cap
     assert f"sample of {cap} users" in result["metrics"]["protocol"]["users"]
+    # The ranking head is scored on the sampled users' eval examples only.
+    examples = pq.read_table(
+        raw_examples_dir(str(world["good"]["examples"]), layout.EVAL) + "/" + RAW_EXAMPLES_FILE
+    )
+    ids = set(after["user_id"].to_pylist())
+    sampled = set(sorted(ids, key=lambda u: (zlib.crc32(u.encode()), u))[:cap])
+    mine = sum(row[0].decode() in sampled for row in examples["user_id"].to_pylist())
+    assert result["metrics"]["ranking_head"]["examples"] == mine < examples.num_rows
     # The model in service is re-ranked for the same users: identical model, identical figures.
     candidate, in_service = (result["metrics"]["models"][n] for n in (CANDIDATE, IN_SERVICE))
     assert in_service == candidate
