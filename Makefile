@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 
-# The sample `make run` uses: DATA=shop (generated) or a real set: amazon-giftcards, ciao, hm.
+# The sample `make run` uses: DATA=shop (generated) or a real set: amazon-giftcards,
+# amazon2014-grocery, amazon2014-beauty, ciao, hm.
 DATA ?= shop
 SHARED ?= ../shared/data
 USERS ?= 2000
@@ -51,6 +52,10 @@ data/shop/_meta.json: | $(STAMP)
 
 data/amazon-giftcards/users: | $(STAMP)
 	$(BIN)/python -m components.sources.adapt amazon --src $(SHARED)/amazon2018-giftcards --out data/amazon-giftcards
+data/amazon2014-grocery/users: | $(STAMP)
+	$(BIN)/python -m components.sources.adapt amazon2014 --src $(SHARED)/amazon2014-grocery --out data/amazon2014-grocery
+data/amazon2014-beauty/users: | $(STAMP)
+	$(BIN)/python -m components.sources.adapt amazon2014 --src $(SHARED)/amazon2014-beauty --out data/amazon2014-beauty
 data/ciao/users: | $(STAMP)
 	$(BIN)/python -m components.sources.adapt ciao --src $(SHARED)/ciao --out data/ciao
 data/hm/users: | $(STAMP)

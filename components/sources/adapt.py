@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m components.sources.adapt {amazon,ciao,hm} --src DIR --out DIR
+    python -m components.sources.adapt {amazon,amazon2014,ciao,hm} --src DIR --out DIR
 
 Writes ``<out>/<table>/part-00000.parquet`` for each table the source has, in the contract's
 canonical Arrow schema, plus ``<out>/_meta.json`` with the source folder and row counts.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from components.sources import amazon, ciao, hm, storage
+from components.sources import amazon, amazon2014, ciao, hm, storage
 from schemas import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,16 @@ def load_amazon(src: Path) -> dict[str, pa.Table]:
     reviews = storage.read_json_lines_gz(src / amazon.REVIEWS_FILE)
     meta = storage.read_json_lines_gz(src / amazon.META_FILE)
     return amazon.adapt_amazon(reviews, meta)
+
+
+def load_amazon2014(src: Path) -> dict[str, pa.Table]:
+    """Amazon 2014 5-core interactions + items CSVs in ``src`` -> contract tables."""
+    return amazon2014.adapt_amazon2014(
+        storage.read_csv(
+            src / amazon2014.INTERACTIONS_FILE, column_types=amazon2014.INTERACTION_TYPES
+        ),
+        storage.read_csv(src / amazon2014.ITEMS_FILE, column_types=amazon2014.ITEM_TYPES),
+    )
 
 
 def load_ciao(src: Path) -> dict[str, pa.Table]:
@@ -52,6 +62,7 @@ def load_hm(src: Path) -> dict[str, pa.Table]:
 
 ADAPTERS: dict[str, Callable[[Path], dict[str, pa.Table]]] = {
     "amazon": load_amazon,
+    "amazon2014": load_amazon2014,
     "ciao": load_ciao,
     "hm": load_hm,
 }

@@ -5,7 +5,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from components.sources import adapt, amazon, ciao, hm
+from components.sources import adapt, amazon, amazon2014, ciao, hm
 from schemas import table, tables
 
 DATA = Path(__file__).parents[3].parent / "shared" / "data"
@@ -80,6 +80,44 @@ def test_hm_pads_ids_averages_prices_and_loads_images():
     assert {e[tables.EVENT_TYPE] for e in events} == {"purchase"}
 
 
+def test_amazon2014_uses_real_ids_and_keeps_dangling_relations():
+    interactions = pa.table({"user_id": ["1", "2", "2"], "item_id": ["10", "11", "12"],
+                             "ts": [86_400, 0, 172_800], "user_raw": ["A1", "A2", "A2"],
+                             "item_raw": ["B10", "B11", "B12"]})  # fmt: skip
+    items = pa.table({"item_id": ["10", "11"], "asin": ["B10", "B11"], "category_l2": ["0", "7"],
+                      "text_id": ["red lipstick", " "], "also_bought": ["[11, 99]", "[]"],
+                      "also_viewed": ["[10]", None]})  # fmt: skip
+    out = amazon2014.adapt_amazon2014(interactions, items)
+    assert out[tables.USERS.name].column(tables.USER_ID).to_pylist() == ["A1", "A2"]
+    catalog = out[tables.ITEMS.name].select([tables.ITEM_ID, tables.TITLE, tables.CATEGORY])
+    assert catalog.to_pylist() == [
+        {tables.ITEM_ID: "B10", tables.TITLE: "red lipstick", tables.CATEGORY: None},
+        {tables.ITEM_ID: "B11", tables.TITLE: None, tables.CATEGORY: "7"},
+        {tables.ITEM_ID: "B12", tables.TITLE: None, tables.CATEGORY: None},  # not in items
+    ]
+    relations = out[tables.ITEM_RELATIONS.name].select(
+        [tables.SRC_ITEM, tables.DST_ITEM, tables.KIND]
+    )
+    assert [tuple(r.values()) for r in relations.to_pylist()] == [
+        ("B10", "B11", "also_bought"), ("B10", "99", "also_bought"), ("B10", "B10", "also_viewed"),
+    ]  # fmt: skip
+    events = out[tables.EVENTS.name].to_pylist()
+    assert [(e[tables.USER_ID], e[tables.ITEM_ID], e[tables.EVENT_TYPE]) for e in events] == [
+        ("A1", "B10", "purchase"), ("A2", "B11", "purchase"), ("A2", "B12", "purchase"),
+    ]  # fmt: skip
+    assert [e[tables.TS].day for e in events] == [2, 1, 3]
+
+
+def test_amazon2014_integer_ids_when_no_raw_columns():
+    interactions = pa.table({"user_id": ["5"], "item_id": ["1"], "ts": [0]})
+    items = pa.table({"item_id": ["1", "2"], "category_l2": ["3", "0"],
+                      "also_bought": ["[2]", "[]"], "also_viewed": ["[]", "[1, 2]"]})  # fmt: skip
+    out = amazon2014.adapt_amazon2014(interactions, items)
+    assert out[tables.ITEMS.name].column(tables.ITEM_ID).to_pylist() == ["1", "2"]
+    assert out[tables.ITEM_RELATIONS.name].num_rows == 3
+    assert out[tables.EVENTS.name].column(tables.USER_ID).to_pylist() == ["5"]
+
+
 def _written(out: Path) -> dict[str, pa.Table]:
     tables_out = {}
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
@@ -99,6 +137,24 @@ def test_amazon_real_counts(tmp_path):
     texts = out["reviews"].column(tables.TEXT)
     assert pc.sum(pc.equal(texts, "")).as_py() == 6
     assert out["items"].column(tables.PRICE).null_count == 1_547 - 358  # 4 of 362 unparseable
+
+
+@needs_data
+@pytest.mark.parametrize(
+    ("name", "rows"),
+    [
+        ("amazon2014-grocery", {"users": 14_681, "items": 8_713, "events": 151_254,
+                                "item_relations": 248_444 + 124_933}),
+        ("amazon2014-beauty", {"users": 22_363, "items": 12_101, "events": 153_776,
+                               "item_relations": 239_345 + 155_350}),
+    ],
+)  # fmt: skip
+def test_amazon2014_real_counts(tmp_path, name, rows):
+    assert adapt.adapt("amazon2014", DATA / name, tmp_path) == rows
+    out = _written(tmp_path)
+    # Every related id resolves to a catalog item (no dangling relation in either set).
+    catalog = out["items"].column(tables.ITEM_ID)
+    assert pc.all(pc.is_in(out["item_relations"].column(tables.DST_ITEM), catalog)).as_py()
 
 
 @needs_data
