@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Images and pipeline YAML (`make compile`, `make docker`): the defaults are Images() in
-# components/images.py. TARGET=vertex compiles for Vertex AI Pipelines (no kfp-kubernetes section).
+# components/containers.py. TARGET=vertex compiles for Vertex AI Pipelines (no kfp-kubernetes section).
 REGISTRY ?= ghcr.io/shoprec
 TAG ?= 0.1.0
 TARGET ?= kfp

@@ -17,10 +17,10 @@ import time
 
 from kfp import compiler, dsl, kubernetes
 
+from components.containers import GPU_TOLERATION, Images, Target
 from components.evaluate import component as evaluate_component
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.gates import GateConfigError
-from components.images import GPU_TOLERATION, Images, Target
 from components.ingest import component as ingest_component
 from components.ingest import privacy
 from components.push import component as push_component

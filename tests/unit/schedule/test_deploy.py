@@ -12,7 +12,7 @@ import kfp
 import pytest
 
 import pipeline
-from components.images import Images
+from components.containers import Images
 from components.schedule.config import ScheduleConfig, ScheduleConfigError
 from components.schedule.deploy import deploy_schedule
 from tests.unit.schedule.kfp_host import API, serve_kfp_host
