@@ -152,13 +152,3 @@ class ServingModel:
             self._embed(**feed)[EMBEDDING].numpy() for feed in self._feeds(requests, batch_size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
-
-
-def recommend(serving_dir: str, requests: pa.Table, *, batch_size: int) -> list[list[str]]:
-    """Top-K item ids per request row from the SavedModel at ``serving_dir``, best first.
-
-    Raises:
-        OSError: naming ``serving_dir`` when it is not a loadable SavedModel.
-        ServingInputError: a signature input is not a column of ``requests``.
-    """
-    return ServingModel(serving_dir).top_k(requests, batch_size=batch_size)[0]

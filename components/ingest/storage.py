@@ -229,13 +229,6 @@ def read_arrow_batches(path: pathlib.Path) -> Iterator[pa.Table]:
             yield pa.Table.from_batches([reader.get_batch(i)])
 
 
-def read_parquet_batches(path: pathlib.Path, *, batch_rows: int) -> Iterator[pa.Table]:
-    """Batches of a Parquet file this job wrote."""
-    with pq.ParquetFile(path) as f:
-        for batch in f.iter_batches(batch_size=batch_rows):
-            yield pa.Table.from_batches([batch])
-
-
 def write_text(path: pathlib.Path, text: str) -> None:
     """Write a text file atomically (a reader never sees half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)

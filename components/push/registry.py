@@ -72,11 +72,6 @@ def _join(root: str, *parts: str) -> str:
     return os.path.join(root, *parts)
 
 
-def model_home(root: str, model: str) -> str:
-    """``<root>/<model>``."""
-    return _join(root, model)
-
-
 def version_dir(root: str, model: str, version: str) -> str:
     """``<root>/<model>/<version>`` (a local path or a gs:// URI)."""
     return _join(root, model, version)

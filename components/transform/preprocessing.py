@@ -22,7 +22,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.transform.config import TransformConfig
-from components.transform.text import tokenize
+from components.transform.text import pad_token_ids, tokenize
 from schemas import features as fs
 from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
 
@@ -156,10 +156,8 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
             vocab_filename=TEXT_VOCAB,
         )
         for name, tokens in ((fs.USER_TEXT, user_tokens), (fs.ITEM_TEXT, item_tokens)):
-            token_ids = tft.apply_vocabulary(tokens, text_vocab, num_oov_buckets=oov) + 1
-            out[output_names(name)[0]] = token_ids[:, : config.max_text_tokens].to_tensor(
-                default_value=0, shape=[None, config.max_text_tokens]
-            )
+            token_ids = tft.apply_vocabulary(tokens, text_vocab, num_oov_buckets=oov)
+            out[output_names(name)[0]] = pad_token_ids(token_ids, length=config.max_text_tokens)
 
         # Behavior: recency buckets (0 = padding), counts z-scored over examples, rates as is.
         ages = inputs[fs.HIST_AGE_DAYS]
