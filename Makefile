@@ -91,6 +91,7 @@ $(BROWSER):
 test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
+# Benchmarks write their figures to bench-results/ (latest.json + one file per run).
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/bench -m bench -q -p no:cacheprovider -s
 

@@ -1,7 +1,7 @@
 """Ingest throughput and peak memory on generated Parquet events (1M; 10M with BENCH_BIG=1).
 
 Ingest runs in a subprocess (the CLI) so its peak RSS is its own; RSS is polled with psutil.
-Figures go to tests/bench/results via ``bench_record``; nothing here asserts on time.
+Figures go to bench-results/ via ``bench_record``; nothing here asserts on time.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ switching it off should hurt the users whose signal lives in it more than everyb
 Real data: Amazon gift cards and Ciao from ``../shared/data``, ingest's default global temporal
 cut-offs (one cut-off for all users), most-popular vs ID-only vs full at K=20.
 
-Nothing here asserts on quality or time: the figures go to ``tests/bench/results`` and the
+Nothing here asserts on quality or time: the figures go to ``bench-results/`` and the
 README. The only asserts check that the stages ran and that the evaluate CLI and evaluate's core
 agree on the same figures.
 """

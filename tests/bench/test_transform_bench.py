@@ -13,7 +13,7 @@ Measured in one run on the same ingested data:
 - the analyzer cache (smallest size only): a cold cached run, then a warm "next night" whose cache
   lacks the newest span (and the catalog, new every night), against the uncached run;
 - growth from the smallest to each larger size (ratios of times and of events).
-Figures go to tests/bench/results via ``bench_record``; nothing here asserts on time.
+Figures go to bench-results/ via ``bench_record``; nothing here asserts on time.
 """
 
 from __future__ import annotations
