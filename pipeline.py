@@ -26,8 +26,8 @@ from components.ingest import privacy
 from components.push import component as push_component
 from components.report import component as report_component
 from components.train import component as train_component
-from components.train.config import SWITCHABLE
 from components.transform import component as transform_component
+from schemas.contract import SWITCHABLE
 
 PIPELINE_NAME = "shoprec-nightly"
 MODEL_NAME = "shoprec"

@@ -11,12 +11,11 @@ signature's input specs are derived from these declarations. Transformed names c
 from __future__ import annotations
 
 import dataclasses
-import enum
 
 import pyarrow as pa
 import tensorflow as tf
 
-from schemas.contract import Modality
+from schemas.contract import Modality, Side
 from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
 
 # Sequence lengths: how much context one example carries.
@@ -29,14 +28,6 @@ IMAGE_SIZE = 32  # decoded images are resized to IMAGE_SIZE x IMAGE_SIZE x 3
 
 PAD = ""  # padding of string sequences (never a valid id)
 NO_AGE = -1.0  # padding of the history recency sequence
-
-
-class Side(enum.Enum):
-    """Which tower (or head) a feature feeds."""
-
-    QUERY = "query"
-    CANDIDATE = "candidate"
-    LABEL = "label"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,11 +52,11 @@ from components.evaluate.ranking_head import (
     head_metrics,
     with_catalog_content,
 )
-from components.evaluate.serving import RANKING_SIGNATURE, ServingInputError, ServingModel
+from components.evaluate.serving import ServingInputError, ServingModel
 from components.ingest import layout
 from components.push import registry
-from components.train.config import SWITCHABLE
-from components.train.export import EMBEDDING, SERVING_DIR, item_embeddings_path
+from components.train import outputs as train_outputs
+from components.train.signatures import EMBEDDING, RANKING_SIGNATURE
 from components.transform.outputs import MANIFEST as TRANSFORM_MANIFEST
 from components.transform.outputs import (
     RAW_EXAMPLES_FILE,
@@ -65,13 +65,12 @@ from components.transform.outputs import (
     requests_path,
 )
 from schemas import EVENTS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
+from schemas.contract import SWITCHABLE
 from schemas.tables import DST_USER, ITEM_ID, SRC_USER, USER_ID
 
 logger = logging.getLogger(__name__)
 
 CANDIDATE, MOST_POPULAR, IN_SERVICE = "candidate", "most_popular", "in_service"
-# components.train.job.MANIFEST, not imported: that module pulls in tensorflow-transform.
-TRAIN_MANIFEST = "manifest.json"
 
 
 class ModelUnusable(RuntimeError):
@@ -98,7 +97,7 @@ def load_model(model_dir: str) -> ServingModel:
         ModelUnusable: it does not load.
     """
     try:
-        return ServingModel(os.path.join(model_dir, SERVING_DIR))
+        return ServingModel(train_outputs.serving_dir(model_dir))
     except OSError as e:
         raise ModelUnusable(str(e)) from e
 
@@ -120,13 +119,13 @@ def rank_with_model(
         ModelUnusable: the model does not load or serve the requests, or its serving index and
             exported embeddings disagree.
     """
-    serving_dir = os.path.join(model_dir, SERVING_DIR)
+    serving_dir = train_outputs.serving_dir(model_dir)
     try:
         model = model or ServingModel(serving_dir)
         top_ids, top_scores = model.top_k(requests, batch_size=batch_size)
     except (OSError, ServingInputError) as e:
         raise ModelUnusable(str(e)) from e
-    emb_path = item_embeddings_path(model_dir)
+    emb_path = train_outputs.item_embeddings_path(model_dir)
     if not (model.has_query_embedding and os.path.isfile(emb_path)):
         # An older export: rank from the serving top-K alone (lists may be cut short).
         ranked = [
@@ -211,7 +210,7 @@ def variant_of(model_dir: str) -> tuple[str, list[str]]:
     Raises:
         ModelUnusable: no readable train manifest with the modalities it trained with.
     """
-    path = os.path.join(model_dir, TRAIN_MANIFEST)
+    path = train_outputs.manifest_path(model_dir)
     try:
         with open(path) as f:
             on = json.load(f)["config"]["modalities"]
@@ -357,7 +356,7 @@ def run(
         try:
             if trained_here:  # a train output (a pushed version is checked by its digests)
                 try:
-                    completion.require(directory, TRAIN_MANIFEST, stage="train")
+                    completion.require(directory, train_outputs.MANIFEST, stage="train")
                 except completion.IncompleteOutput as e:
                     raise ModelUnusable(str(e)) from e
             model = load_model(directory)
@@ -626,4 +625,4 @@ def _infra(
     sample = requests.slice(0, config.infra_requests)
     if sample.num_rows == 0:
         return InfraResult(False, "no serving request to validate with", 0.0)
-    return validate_in_fresh_process(os.path.join(model_dir, SERVING_DIR), sample, catalog=catalog)
+    return validate_in_fresh_process(train_outputs.serving_dir(model_dir), sample, catalog=catalog)

@@ -7,7 +7,7 @@ import pyarrow as pa
 import tensorflow as tf
 
 from components.train.catalog import raw_tensors
-from components.train.export import (
+from components.train.signatures import (
     EMBEDDING,
     OUTPUT_ITEM_IDS,
     OUTPUT_PROBABILITY,

@@ -24,7 +24,8 @@ from components.report.config import ReportConfig
 from components.report.html import esc, render_page
 from components.report.page import render_markdown, render_markdown_extras
 from components.report.thumbnails import thumbnail_uri
-from components.train import export
+from components.train import outputs as train_outputs
+from components.train.signatures import EMBEDDING
 from components.transform import outputs
 from schemas import EVENTS, ITEMS, REVIEWS, USER_RELATIONS
 from schemas import features as fs
@@ -45,8 +46,6 @@ from schemas.tables import (
 
 logger = logging.getLogger(__name__)
 
-TRAIN_MANIFEST = "manifest.json"
-TRAIN_HISTORY = "history.json"
 # query_embedding . candidate_embedding must reproduce the serving index's scores (float32).
 SCORE_TOLERANCE = 1e-3
 
@@ -244,13 +243,13 @@ def _model_sections(
     from components.report.scoring import ExportedModel, ModelUnavailable
 
     k = config.k_anonymity
-    path = export.user_embeddings_path(model_dir)
+    path = train_outputs.user_embeddings_path(model_dir)
     if not os.path.isfile(path):
         why = f"<p>No user embeddings at {path}: the model step did not finish.</p>"
         return {"users": why, "recommendations": why}, {}, []
     table = pq.read_table(path)
     users = table[USER_ID].to_pylist()
-    embeddings = np.asarray(table[export.EMBEDDING].to_pylist(), dtype=np.float32)
+    embeddings = np.asarray(table[EMBEDDING].to_pylist(), dtype=np.float32)
     n_clusters = personas.cluster_count(len(users), wanted=config.clusters, k=k)
     clustering = personas.cluster_users(embeddings, clusters=n_clusters, seed=config.seed)
     clusters_of = dict(zip(users, clustering.labels.tolist(), strict=True))
@@ -351,7 +350,7 @@ def run(
     )
     train_manifest, found = {}, []
     if html_path and examples_dir and model_dir:
-        train_manifest = _read_json(os.path.join(model_dir, TRAIN_MANIFEST), required=False)
+        train_manifest = _read_json(train_outputs.manifest_path(model_dir), required=False)
         page, found = _render_html(
             data_dir=data_dir,
             examples_dir=examples_dir,
@@ -395,7 +394,7 @@ def _render_html(
     body["data"], hidden["data"] = sections.data_section(
         manifest, quality, popularity=curve, charts=data_uris, k=k
     )
-    history = _read_json(os.path.join(model_dir, TRAIN_HISTORY), required=False)
+    history = _read_json(train_outputs.history_path(model_dir), required=False)
     losses, metrics = charts.history_series(history)
     train_uris = {"losses": plots.history_chart(losses, title="loss per epoch")}
     if metrics:

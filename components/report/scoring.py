@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from components.report.contributions import Feed
-from components.train.export import (
+from components.train.outputs import serving_dir
+from components.train.signatures import (
     CANDIDATE_EMBEDDING_SIGNATURE,
     EMBEDDING,
     OUTPUT_ITEM_IDS,
     OUTPUT_SCORES,
     QUERY_EMBEDDING_SIGNATURE,
-    SERVING_DIR,
     SERVING_SIGNATURE,
 )
 
@@ -27,7 +25,7 @@ class ExportedModel:
     """``serving_default``, ``query_embedding`` and ``candidate_embedding`` on numpy feeds."""
 
     def __init__(self, model_dir: str, *, batch_size: int = 512) -> None:
-        path = os.path.join(model_dir, SERVING_DIR)
+        path = serving_dir(model_dir)
         try:
             self._model = tf.saved_model.load(path)
         except (OSError, ValueError) as e:

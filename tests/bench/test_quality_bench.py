@@ -27,8 +27,9 @@ import pytest
 import quality
 
 from components.evaluate.metrics import DEFAULT_KS
-from components.train.config import SWITCHABLE, TrainConfig
-from components.train.job import MANIFEST
+from components.train.config import TrainConfig
+from components.train.outputs import MANIFEST
+from schemas.contract import SWITCHABLE
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"

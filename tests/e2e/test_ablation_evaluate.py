@@ -14,8 +14,7 @@ import pytest
 
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.job import CANDIDATE, run
-from components.train.config import SWITCHABLE
-from schemas.contract import Modality
+from schemas.contract import SWITCHABLE, Modality
 from tests.e2e.test_pipeline_local import TINY
 
 NAME = "shoprec"
@@ -102,7 +101,7 @@ def test_without_variants_there_is_no_table_and_the_ranking_head_is_measured(wor
 @pytest.mark.slow
 def test_a_model_trained_without_the_ranking_head_exports_no_ranking_signature(world):
     from components.evaluate.serving import ServingModel
-    from components.train.export import SERVING_DIR
+    from components.train.outputs import SERVING_DIR
 
     assert ServingModel(str(world["models"]["full"] / SERVING_DIR)).has_ranking
     assert not ServingModel(str(world["models"]["no_text"] / SERVING_DIR)).has_ranking

@@ -28,7 +28,6 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from components.evaluate import job as evaluate_job
 from components.evaluate import slices as slicing
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.job import CANDIDATE, IN_SERVICE
@@ -36,20 +35,17 @@ from components.evaluate.protocol import build_eval_set, interaction_counts
 from components.ingest import layout
 from components.push import registry
 from components.push.job import NotBlessed
-from components.train.export import (
+from components.train import outputs as train_outputs
+from components.train.export import CANDIDATE_SPEC, PAIR_SPEC, QUERY_SPEC, embeddings_table
+from components.train.outputs import SERVING_DIR, item_embeddings_path
+from components.train.signatures import (
     CANDIDATE_EMBEDDING_SIGNATURE,
-    CANDIDATE_SPEC,
     EMBEDDING,
     OUTPUT_ITEM_IDS,
     OUTPUT_SCORES,
-    PAIR_SPEC,
     QUERY_EMBEDDING_SIGNATURE,
-    QUERY_SPEC,
     RANKING_SIGNATURE,
-    SERVING_DIR,
     SERVING_SIGNATURE,
-    embeddings_table,
-    item_embeddings_path,
 )
 from schemas import EVENTS
 from schemas.tables import ITEM_ID, USER_ID
@@ -146,7 +142,7 @@ def plant(base: pathlib.Path, out: pathlib.Path, *, buried: Mapping[str, set[str
         row = np.zeros(n, np.float32)
         row[[column[i] for i in sunk if i in column]] = -BURY
         penalties[user] = row
-    manifest = json.loads((base / evaluate_job.TRAIN_MANIFEST).read_text())
+    manifest = json.loads((base / train_outputs.MANIFEST).read_text())
     top_k = manifest["config"]["top_k"]
     module = Buried(
         str(base / SERVING_DIR),
@@ -170,7 +166,7 @@ def plant(base: pathlib.Path, out: pathlib.Path, *, buried: Mapping[str, set[str
     pq.write_table(embeddings_table(np.asarray(ids), embeddings, id_column=ITEM_ID), path)
     # Written last, as train does (evaluate takes a train output without it as unfinished).
     manifest["planted"] = {"base": str(base), "buried_users": len(buried), "bury": BURY}
-    (out / evaluate_job.TRAIN_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    (out / train_outputs.MANIFEST).write_text(json.dumps(manifest, indent=2))
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from components.ingest import layout
-from components.train.export import SERVING_DIR
+from components.train.outputs import SERVING_DIR
 from components.transform.outputs import requests_path
 from schemas.tables import EVENTS, ITEM_ID, USER_ID
 

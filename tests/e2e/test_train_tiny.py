@@ -24,7 +24,8 @@ import pytest
 import tensorflow as tf
 
 from components.train.catalog import raw_tensors
-from components.train.job import BACKUP_DIR, CHECKPOINT_DIR, MANIFEST, write_user_embeddings
+from components.train.job import write_user_embeddings
+from components.train.outputs import BACKUP_DIR, CHECKPOINT_DIR, MANIFEST
 from components.transform.outputs import (
     RAW_EXAMPLES_FILE,
     raw_catalog_path,

@@ -19,17 +19,13 @@ from components.evaluate.ranking_head import (
     metric_entries,
     with_catalog_content,
 )
-from components.evaluate.serving import (
-    OUTPUT_PROBABILITY,
-    RANKING_SIGNATURE,
-    ServingInputError,
-    ServingModel,
-)
-from components.train.export import (
-    CANDIDATE_SPEC,
+from components.evaluate.serving import ServingInputError, ServingModel
+from components.train.export import CANDIDATE_SPEC, QUERY_SPEC
+from components.train.signatures import (
     OUTPUT_ITEM_IDS,
+    OUTPUT_PROBABILITY,
     OUTPUT_SCORES,
-    QUERY_SPEC,
+    RANKING_SIGNATURE,
     SERVING_SIGNATURE,
 )
 from components.transform.examples import to_feature_table

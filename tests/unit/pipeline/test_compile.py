@@ -20,7 +20,8 @@ import yaml
 import pipeline
 from components.containers import GPU_TOLERATION, Images, Target
 from components.evaluate.gates import GateConfigError
-from components.train.config import SWITCHABLE, parse_modalities
+from components.train.config import parse_modalities
+from schemas.contract import SWITCHABLE
 
 REGISTRY, TAG = "registry.example/recsys", "t42"
 IMAGES = Images.for_registry(REGISTRY, TAG)
