@@ -144,12 +144,59 @@ LABEL_FEATURES = tuple(f.name for f in features(Side.LABEL))
 # content, the same in every example of that item, so examples do not repeat it: the trainer
 # gathers it from the transformed catalog.
 DYNAMIC_CANDIDATE_FEATURES = (ITEM_ID, ITEM_POPULARITY, ITEM_CONVERSION)
+
+# --- Transformed names: what the transform writes and the towers read -------------------------
+
 TEXT_TOKENS_SUFFIX = "_tokens"
+# Days-before-cut-off boundaries of the history recency buckets (fixed: no analyzer needed);
+# the transform writes bucket + 1 (0 = padding), so a recency table has len + 2 rows.
+RECENCY_BOUNDARIES = (1.0 / 24, 1.0, 3.0, 7.0, 14.0, 30.0, 90.0, 365.0)
+# Features that share one vocabulary (and one embedding table in the model).
+ITEM_ID_FEATURES = (ITEM_ID, HIST_ITEM_IDS, FRIEND_ITEM_IDS, NEIGHBOR_ITEM_IDS)
+USER_ID_FEATURES = (USER_ID, FRIEND_IDS)
+TEXT_FEATURES = (USER_TEXT, ITEM_TEXT)
 
 
 def transformed_name(name: str, *, suffix: str = "") -> str:
     """The name a raw feature gets after the transform (``user_id`` -> ``user_id_xf``)."""
     return f"{name}{suffix}_xf"
+
+
+def vocabulary_name(feature: str) -> str:
+    """The TFT vocabulary file a raw feature's ids come from (train sizes embeddings by it).
+
+    Item ids of every kind share ``item_id_vocab``, user ids ``user_id_vocab``, both texts
+    ``text_vocab``, every small categorical (profile, category, brand, event type)
+    ``categorical_vocab``.
+    """
+    if feature in ITEM_ID_FEATURES:
+        return "item_id_vocab"
+    if feature in USER_ID_FEATURES:
+        return f"{USER_ID}_vocab"
+    if feature in TEXT_FEATURES:
+        return "text_vocab"
+    return "categorical_vocab"
+
+
+def output_names(feature: str) -> tuple[str, ...]:
+    """The transformed outputs computed from raw ``feature`` (texts: their token ids)."""
+    if feature in TEXT_FEATURES:
+        return (transformed_name(feature, suffix=TEXT_TOKENS_SUFFIX),)
+    return (transformed_name(feature),)
+
+
+USER_TEXT_TOKENS = output_names(USER_TEXT)[0]
+ITEM_TEXT_TOKENS = output_names(ITEM_TEXT)[0]
+
+
+def example_output_names() -> frozenset[str]:
+    """Transformed features written per example: query side, time-varying candidate side, labels.
+
+    The rest of the candidate side (content) is the same for every example of an item; the
+    trainer gathers it from the catalog instead.
+    """
+    names = QUERY_FEATURES + DYNAMIC_CANDIDATE_FEATURES + LABEL_FEATURES
+    return frozenset(out for name in names for out in output_names(name))
 
 
 def raw_feature_spec(side: Side | None = None) -> dict[str, tf.io.FixedLenFeature]:

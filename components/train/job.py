@@ -36,7 +36,6 @@ from components.train.optimizer import make_optimizer
 from components.train.strategy import choose_strategy, is_chief, use_mixed_precision
 from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
 from components.transform import outputs as transform_outputs
-from components.transform.preprocessing import vocabulary_name
 from schemas import SCHEMA_VERSION
 from schemas import features as fs
 from schemas.tables import ITEM_ID, USER_ID
@@ -58,10 +57,16 @@ class ResumePoint(tf.keras.callbacks.Callback):
 
 
 def vocabularies(transform_output: tft.TFTransformOutput, oov_buckets: int) -> Vocabularies:
-    """Embedding table sizes: vocabulary + OOV buckets + 1 (index 0 is padding)."""
+    """Embedding table sizes: vocabulary + OOV buckets + 1 (index 0 is padding).
+
+    Args:
+        transform_output: The TFT graph (its vocabulary files).
+        oov_buckets: OOV buckets the transform used (``transform_oov_buckets``).
+    """
 
     def rows(feature: str) -> int:
-        return transform_output.vocabulary_size_by_name(vocabulary_name(feature)) + oov_buckets + 1
+        size = transform_output.vocabulary_size_by_name(fs.vocabulary_name(feature))
+        return size + oov_buckets + 1
 
     return Vocabularies(
         users=rows(USER_ID),
@@ -69,6 +74,24 @@ def vocabularies(transform_output: tft.TFTransformOutput, oov_buckets: int) -> V
         tokens=rows(fs.USER_TEXT),
         categories=rows(fs.HIST_EVENT_TYPES),
     )
+
+
+def transform_oov_buckets(examples_dir: str) -> int:
+    """The OOV buckets per vocabulary the transform used, from its manifest.
+
+    Raises:
+        completion.IncompleteOutput: the transform output has no manifest.
+        ValueError: the manifest does not record them (an output from an older transform).
+    """
+    manifest = completion.read_manifest(examples_dir, transform_outputs.MANIFEST, stage="transform")
+    try:
+        return int(manifest[transform_outputs.OOV_BUCKETS])
+    except (KeyError, TypeError, ValueError) as e:
+        field = transform_outputs.OOV_BUCKETS
+        raise ValueError(
+            f"{examples_dir}/{transform_outputs.MANIFEST} records no {field} (written by an "
+            "older transform): rerun the transform"
+        ) from e
 
 
 def label_statistics(pattern: str, *, items: int) -> tuple[np.ndarray, float, int]:
@@ -159,7 +182,6 @@ def run(
     transform_dir: str,
     model_dir: str,
     config: TrainConfig,
-    oov_buckets: int = 1,
 ) -> dict:
     """Train the two-tower model and export it with its transform graph.
 
@@ -172,13 +194,12 @@ def run(
             holds BackupAndRestore state while training (a restarted trainer with the same
             ``model_dir`` resumes from it).
         config: Training settings.
-        oov_buckets: OOV buckets the transform used (must match TransformConfig).
 
     Returns:
         The manifest written to ``outputs.manifest_path(model_dir)``.
     """
     started = time.monotonic()
-    completion.require(examples_dir, transform_outputs.MANIFEST, stage="transform")
+    oov_buckets = transform_oov_buckets(examples_dir)  # also: the transform output is finished
     tf.keras.utils.set_random_seed(config.seed)
     mixed = use_mixed_precision(config.mixed_precision)
     strategy = choose_strategy()

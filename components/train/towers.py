@@ -21,11 +21,6 @@ import dataclasses
 import tensorflow as tf
 
 from components.train.config import TrainConfig
-from components.transform.preprocessing import (
-    ITEM_TEXT_TOKENS,
-    RECENCY_BOUNDARIES,
-    USER_TEXT_TOKENS,
-)
 from schemas import features as fs
 from schemas.contract import Modality
 from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
@@ -112,7 +107,7 @@ class QueryTower(tf.keras.Model):
         if config.uses(Modality.BEHAVIOR):
             # One learned weight per recency bucket (+ padding) pools the history.
             self.recency = tf.keras.layers.Embedding(
-                len(RECENCY_BOUNDARIES) + 2, 1, embeddings_initializer="ones", name="recency"
+                len(fs.RECENCY_BOUNDARIES) + 2, 1, embeddings_initializer="ones", name="recency"
             )
             self.counts = tf.keras.layers.Dense(dim, name="behavior_counts")
         self.out = dense_block(dim, "query_mlp")
@@ -154,7 +149,7 @@ class QueryTower(tf.keras.Model):
             )
             parts.append(self.counts(counts))
         if cfg.uses(Modality.TEXT):
-            tokens = f[USER_TEXT_TOKENS]
+            tokens = f[fs.USER_TEXT_TOKENS]
             pooled = masked_mean(shared.token(tokens), tokens)
             parts.append(pooled)
             if cfg.shared_space:
@@ -212,7 +207,7 @@ class CandidateTower(tf.keras.Model):
             parts.append(shared.category(f[xf(CATEGORY)]) + shared.category(f[xf(BRAND)]))
             parts.append(self.numbers(tf.stack([f[xf(PRICE)]], axis=1)))
         if cfg.uses(Modality.TEXT):
-            tokens = f[ITEM_TEXT_TOKENS]
+            tokens = f[fs.ITEM_TEXT_TOKENS]
             pooled = masked_mean(shared.token(tokens), tokens)
             parts.append(pooled)
             if cfg.shared_space:

@@ -18,6 +18,8 @@ import os
 import numpy as np
 
 MANIFEST = "manifest.json"
+# Manifest field: out-of-vocabulary buckets of every vocabulary (train sizes its tables by it).
+OOV_BUCKETS = "oov_buckets"
 REQUESTS_DIR = "requests"
 RAW_DIR = "raw"
 RAW_EXAMPLES_FILE = "examples.parquet"

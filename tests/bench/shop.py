@@ -112,7 +112,7 @@ def build_trainer(shop: Shop, config) -> Trainer:
     use_mixed_precision(config.mixed_precision)
     strategy = choose_strategy()
     transform_output = tft.TFTransformOutput(str(shop.graph))
-    sizes = job.vocabularies(transform_output, 1)
+    sizes = job.vocabularies(transform_output, job.transform_oov_buckets(examples_dir))
     probability, positive_share, examples = job.label_statistics(
         outputs.transformed_pattern(examples_dir, "train"), items=sizes.items
     )

@@ -10,7 +10,6 @@ import tensorflow as tf
 
 from components.train.config import TrainConfig, parse_modalities
 from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
-from components.transform.preprocessing import ITEM_TEXT_TOKENS, USER_TEXT_TOKENS
 from schemas import features as fs
 from schemas.tables import AGE_BUCKET, COUNTRY, ITEM_ID, USER_ID
 
@@ -60,8 +59,8 @@ def test_shared_space_maps_both_towers_words_and_items_alike(shared_space):
     query = QueryTower(shared=shared, sizes=SIZES, config=config)
     candidate = CandidateTower(shared=shared, config=config)
     words = tf.constant([[1, 2, 0], [3, 0, 0]], tf.int64)
-    query({xf(USER_ID): tf.constant([1, 2], tf.int64), USER_TEXT_TOKENS: words})
-    candidate({xf(ITEM_ID): tf.constant([1, 2], tf.int64), ITEM_TEXT_TOKENS: words})
+    query({xf(USER_ID): tf.constant([1, 2], tf.int64), fs.USER_TEXT_TOKENS: words})
+    candidate({xf(ITEM_ID): tf.constant([1, 2], tf.int64), fs.ITEM_TEXT_TOKENS: words})
     spaces = {v.ref() for v in shared.text_space.weights + shared.item_space.weights}
     assert len(spaces) == (2 if shared_space else 0)
     assert spaces <= {v.ref() for v in candidate.trainable_variables}

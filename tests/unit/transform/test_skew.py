@@ -26,11 +26,6 @@ import tensorflow_transform as tft
 
 from components.train.catalog import raw_tensors
 from components.transform import outputs
-from components.transform.preprocessing import (
-    TEXT_VOCAB,
-    USER_TEXT_TOKENS,
-    example_output_names,
-)
 from components.transform.text import tokenize
 from schemas import features as fs
 
@@ -64,7 +59,7 @@ def written(examples_dir: str, split: str, tft_output: tft.TFTransformOutput) ->
     spec = {
         k: v
         for k, v in tft_output.transformed_feature_spec().items()
-        if k in example_output_names()
+        if k in fs.example_output_names()
     }
     files = sorted(glob.glob(outputs.transformed_pattern(examples_dir, split)))
     assert files, f"no transformed {split} examples in {examples_dir}"
@@ -77,7 +72,7 @@ def served(rows: pa.Table, tft_output: tft.TFTransformOutput) -> dict:
     """``rows`` through the TFT Keras layer, as the exported model applies it at serving time."""
     layer = tft_output.transform_features_layer()
     out = layer(raw_tensors(rows, None))
-    return {k: out[k].numpy() for k in example_output_names()}
+    return {k: out[k].numpy() for k in fs.example_output_names()}
 
 
 def in_row_order(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -104,7 +99,7 @@ def test_serving_graph_reproduces_what_beam_wrote(stage: dict[str, str], split: 
     beam_out = written(stage["examples"], split, tft_output)
     graph_out = served(rows, tft_output)
 
-    assert set(beam_out) == set(graph_out) == set(example_output_names())
+    assert set(beam_out) == set(graph_out) == set(fs.example_output_names())
     assert all(len(v) == rows.num_rows for v in beam_out.values())
     beam_out, graph_out = in_row_order(beam_out), in_row_order(graph_out)
     for name in sorted(beam_out):
@@ -134,15 +129,17 @@ def test_a_token_seen_only_in_the_eval_window_is_out_of_vocabulary(
     assert eval_only, "the sample should have a token that only eval-window users wrote"
 
     tft_output = tft.TFTransformOutput(stage["graph"])
-    vocab_path = os.path.join(stage["graph"], "transform_fn", "assets", TEXT_VOCAB)
+    vocab_path = os.path.join(
+        stage["graph"], "transform_fn", "assets", fs.vocabulary_name(fs.USER_TEXT)
+    )
     with open(vocab_path, "rb") as f:
         vocab = f.read().splitlines()
     assert len(vocab) > 100
     assert not eval_only & set(vocab)
     oov_id = len(vocab) + 1  # index + 1 (0 is padding); the single OOV bucket follows the vocab
 
-    beam_out = written(examples, EVAL, tft_output)[USER_TEXT_TOKENS]
-    graph_out = served(evaluation, tft_output)[USER_TEXT_TOKENS]
+    beam_out = written(examples, EVAL, tft_output)[fs.USER_TEXT_TOKENS]
+    graph_out = served(evaluation, tft_output)[fs.USER_TEXT_TOKENS]
     checked = 0
     for row, tokens in enumerate(eval_tokens):
         for position, token in enumerate(tokens[: beam_out.shape[1]]):
