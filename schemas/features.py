@@ -75,13 +75,9 @@ N_PURCHASES = "n_purchases"
 PURCHASE_RATE = "purchase_rate"
 MEAN_DWELL_S = "mean_dwell_s"
 N_SESSIONS = "n_sessions"
-N_FRIENDS = "n_friends"
 ITEM_TEXT = "item_text"
 IMAGE = "image"
-ITEM_POPULARITY = "item_popularity"
-ITEM_CONVERSION = "item_conversion"
 NEIGHBOR_ITEM_IDS = "neighbor_item_ids"
-N_NEIGHBORS = "n_neighbors"
 LABEL = "label"
 WEIGHT = "weight"
 
@@ -89,6 +85,9 @@ _Q, _C, _L = Side.QUERY, Side.CANDIDATE, Side.LABEL
 _S, _F = tf.string, tf.float32
 M = Modality
 
+# Every query and candidate feature here reaches a tower when its modality is on (the towers
+# choose their inputs from these declarations; tests/unit/train/test_towers.py checks it): a
+# feature no tower reads is not declared, so it is neither computed nor analyzed.
 FEATURES: tuple[Feature, ...] = (
     Feature(USER_ID, _S, _Q, M.ID),
     Feature(COUNTRY, _S, _Q, M.PROFILE),
@@ -96,33 +95,34 @@ FEATURES: tuple[Feature, ...] = (
     Feature(HIST_ITEM_IDS, _S, _Q, M.BEHAVIOR, HISTORY_LEN),
     Feature(HIST_EVENT_TYPES, _S, _Q, M.BEHAVIOR, HISTORY_LEN),
     Feature(HIST_AGE_DAYS, _F, _Q, M.BEHAVIOR, HISTORY_LEN),
+    # The query tower stacks these counts in this order (one dense layer over them).
     Feature(N_EVENTS, _F, _Q, M.BEHAVIOR),
     Feature(N_PURCHASES, _F, _Q, M.BEHAVIOR),
-    Feature(PURCHASE_RATE, _F, _Q, M.BEHAVIOR),
-    Feature(MEAN_DWELL_S, _F, _Q, M.BEHAVIOR),
     Feature(N_SESSIONS, _F, _Q, M.BEHAVIOR),
+    Feature(MEAN_DWELL_S, _F, _Q, M.BEHAVIOR),
+    Feature(PURCHASE_RATE, _F, _Q, M.BEHAVIOR),
     Feature(USER_TEXT, _S, _Q, M.TEXT),
     Feature(FRIEND_IDS, _S, _Q, M.RELATION, FRIENDS_LEN),
     Feature(FRIEND_ITEM_IDS, _S, _Q, M.RELATION, FRIEND_ITEMS_LEN),
-    Feature(N_FRIENDS, _F, _Q, M.RELATION),
     Feature(ITEM_ID, _S, _C, M.ID),
     Feature(ITEM_TEXT, _S, _C, M.TEXT),
     Feature(CATEGORY, _S, _C, M.PROFILE),
     Feature(BRAND, _S, _C, M.PROFILE),
     Feature(PRICE, _F, _C, M.PROFILE),
     Feature(IMAGE, _S, _C, M.IMAGE),
-    Feature(ITEM_POPULARITY, _F, _C, M.BEHAVIOR),
-    Feature(ITEM_CONVERSION, _F, _C, M.BEHAVIOR),
     Feature(NEIGHBOR_ITEM_IDS, _S, _C, M.RELATION, NEIGHBORS_LEN),
-    Feature(N_NEIGHBORS, _F, _C, M.RELATION),
     Feature(LABEL, _F, _L, M.BEHAVIOR),
     Feature(WEIGHT, _F, _L, M.BEHAVIOR),
 )
 
 
-def features(side: Side | None = None) -> tuple[Feature, ...]:
-    """Declared features, all or one side's, in declaration order."""
-    return tuple(f for f in FEATURES if side is None or f.side is side)
+def features(side: Side | None = None, modality: Modality | None = None) -> tuple[Feature, ...]:
+    """Declared features (all, or one side's, or one side's of one modality), in order."""
+    return tuple(
+        f
+        for f in FEATURES
+        if (side is None or f.side is side) and (modality is None or f.modality is modality)
+    )
 
 
 def feature(name: str) -> Feature:
@@ -140,10 +140,10 @@ def feature(name: str) -> Feature:
 QUERY_FEATURES = tuple(f.name for f in features(Side.QUERY))
 CANDIDATE_FEATURES = tuple(f.name for f in features(Side.CANDIDATE))
 LABEL_FEATURES = tuple(f.name for f in features(Side.LABEL))
-# Candidate features that change with time (as of each example's event); the rest is the item's
+# Candidate features an example carries itself (the item it is about); the rest is the item's
 # content, the same in every example of that item, so examples do not repeat it: the trainer
 # gathers it from the transformed catalog.
-DYNAMIC_CANDIDATE_FEATURES = (ITEM_ID, ITEM_POPULARITY, ITEM_CONVERSION)
+DYNAMIC_CANDIDATE_FEATURES = (ITEM_ID,)
 
 # --- Transformed names: what the transform writes and the towers read -------------------------
 
@@ -162,20 +162,27 @@ def transformed_name(name: str, *, suffix: str = "") -> str:
     return f"{name}{suffix}_xf"
 
 
-def vocabulary_name(feature: str) -> str:
-    """The TFT vocabulary file a raw feature's ids come from (train sizes embeddings by it).
+# The TFT vocabulary files (one embedding table each in the model).
+ITEM_VOCAB = "item_id_vocab"
+USER_VOCAB = "user_id_vocab"
+TEXT_VOCAB = "text_vocab"
+CATEGORICAL_VOCAB = "categorical_vocab"
 
-    Item ids of every kind share ``item_id_vocab``, user ids ``user_id_vocab``, both texts
-    ``text_vocab``, every small categorical (profile, category, brand, event type)
-    ``categorical_vocab``.
+
+def vocabulary_name(feature: str) -> str:
+    """The TFT vocabulary file a raw string feature's ids come from (train sizes tables by it).
+
+    Item ids of every kind share ``ITEM_VOCAB``, user ids ``USER_VOCAB``, both texts
+    ``TEXT_VOCAB``, every small categorical (profile, category, brand, event type)
+    ``CATEGORICAL_VOCAB``.
     """
     if feature in ITEM_ID_FEATURES:
-        return "item_id_vocab"
+        return ITEM_VOCAB
     if feature in USER_ID_FEATURES:
-        return f"{USER_ID}_vocab"
+        return USER_VOCAB
     if feature in TEXT_FEATURES:
-        return "text_vocab"
-    return "categorical_vocab"
+        return TEXT_VOCAB
+    return CATEGORICAL_VOCAB
 
 
 def output_names(feature: str) -> tuple[str, ...]:

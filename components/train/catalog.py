@@ -1,6 +1,6 @@
 """The catalog as model inputs: static content per item, transformed once, gathered per batch.
 
-Examples carry only time-varying candidate features (id, popularity, conversion); an item's
+Examples carry only the candidate feature that names their item (its id); an item's
 content (text, category, brand, price, image, neighbours) is the same in every example, so it is
 transformed once here, through the same TFT layer serving uses, images decoded by the same
 function the exported model uses, and gathered by item index at each step.

@@ -227,7 +227,7 @@ def build_features_in_process(
             examples,
             os.path.join(outputs.raw_examples_dir(examples_dir, split), outputs.RAW_EXAMPLES_FILE),
         )
-    catalog = build_catalog(ctx, starts[EVAL])
+    catalog = build_catalog(ctx)
     pq.write_table(catalog, outputs.raw_catalog_path(examples_dir))
     summary["catalog"] = describe(catalog)
     for split in (EVAL, TEST):

@@ -46,7 +46,7 @@ def transformed_pattern(examples_dir: str, split: str) -> str:
 
 
 def raw_catalog_path(examples_dir: str) -> str:
-    """Raw catalog rows (every item's content and popularity as of the train cut-off)."""
+    """Raw catalog rows: every item's content."""
     return os.path.join(examples_dir, RAW_DIR, "train", RAW_CATALOG_FILE)
 
 

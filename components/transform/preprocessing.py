@@ -26,9 +26,9 @@ from components.transform.text import pad_token_ids, tokenize
 from schemas import features as fs
 from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
 
-QUERY_COUNTS = (fs.N_EVENTS, fs.N_PURCHASES, fs.N_SESSIONS, fs.N_FRIENDS, fs.MEAN_DWELL_S)
-CONTENT_COUNTS = (PRICE, fs.N_NEIGHBORS)
-RATES = (fs.PURCHASE_RATE, fs.ITEM_CONVERSION)
+QUERY_COUNTS = (fs.N_EVENTS, fs.N_PURCHASES, fs.N_SESSIONS, fs.MEAN_DWELL_S)
+CONTENT_COUNTS = (PRICE,)
+RATES = (fs.PURCHASE_RATE,)
 
 
 def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
@@ -71,14 +71,14 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
         item_vocab = tft.vocabulary(
             _non_pad(observed_items),
             top_k=config.id_vocab_size or None,
-            vocab_filename=fs.vocabulary_name(ITEM_ID),
+            vocab_filename=fs.ITEM_VOCAB,
         )
         for name in fs.ITEM_ID_FEATURES:
             out[fs.transformed_name(name)] = ids(inputs[name], item_vocab)
         user_vocab = tft.vocabulary(
             _non_pad(tf.boolean_mask(inputs[USER_ID], is_example)),
             top_k=config.id_vocab_size or None,
-            vocab_filename=fs.vocabulary_name(USER_ID),
+            vocab_filename=fs.USER_VOCAB,
         )
         for name in fs.USER_ID_FEATURES:
             out[fs.transformed_name(name)] = ids(inputs[name], user_vocab)
@@ -97,7 +97,7 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
             tf.concat(
                 [_non_pad(tf.boolean_mask(tagged[n], m)) for n, m in categorical.items()], axis=0
             ),
-            vocab_filename=fs.vocabulary_name(COUNTRY),
+            vocab_filename=fs.CATEGORICAL_VOCAB,
         )
         for name in categorical:
             out[fs.transformed_name(name)] = ids(tagged[name], categorical_vocab)
@@ -114,7 +114,7 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
                 axis=0,
             ),
             top_k=config.text_vocab_size,
-            vocab_filename=fs.vocabulary_name(fs.USER_TEXT),
+            vocab_filename=fs.TEXT_VOCAB,
         )
         for name, tokens in ((fs.USER_TEXT, user_tokens), (fs.ITEM_TEXT, item_tokens)):
             token_ids = tft.apply_vocabulary(tokens, text_vocab, num_oov_buckets=oov)
@@ -130,10 +130,7 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
         )
         query_counts = zscores({n: inputs[n] for n in QUERY_COUNTS}, is_example)
         content_counts = zscores({n: inputs[n] for n in CONTENT_COUNTS}, is_catalog)
-        popularity = zscores(
-            {fs.ITEM_POPULARITY: inputs[fs.ITEM_POPULARITY]}, tf.ones_like(is_example)
-        )
-        for name, value in {**query_counts, **content_counts, **popularity}.items():
+        for name, value in {**query_counts, **content_counts}.items():
             out[fs.transformed_name(name)] = value
         for name in RATES:
             out[fs.transformed_name(name)] = tf.clip_by_value(inputs[name], 0.0, 1.0)

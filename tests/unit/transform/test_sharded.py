@@ -72,7 +72,7 @@ def reference(data: str) -> dict[str, pa.Table]:
     out = {
         shards.TRAIN_EXAMPLES: build_examples(ctx, windows["train"]),
         shards.EVAL_EXAMPLES: build_examples(ctx, windows["eval"]),
-        shards.CATALOG: build_catalog(ctx, starts["eval"]),
+        shards.CATALOG: build_catalog(ctx),
     }
     for split, key in (("eval", shards.EVAL_REQUESTS), ("test", shards.TEST_REQUESTS)):
         users = request_users(ctx.events, starts[split])

@@ -129,9 +129,7 @@ def test_a_token_seen_only_in_the_eval_window_is_out_of_vocabulary(
     assert eval_only, "the sample should have a token that only eval-window users wrote"
 
     tft_output = tft.TFTransformOutput(stage["graph"])
-    vocab_path = os.path.join(
-        stage["graph"], "transform_fn", "assets", fs.vocabulary_name(fs.USER_TEXT)
-    )
+    vocab_path = os.path.join(stage["graph"], "transform_fn", "assets", fs.TEXT_VOCAB)
     with open(vocab_path, "rb") as f:
         vocab = f.read().splitlines()
     assert len(vocab) > 100
