@@ -52,11 +52,11 @@ from components.evaluate.ranking_head import (
     head_metrics,
     with_catalog_content,
 )
-from components.evaluate.serving import ServingInputError, ServingModel
+from components.exported_model import ExportedModel, ServingInputError
 from components.ingest import layout
 from components.push import registry
 from components.train import outputs as train_outputs
-from components.train.signatures import EMBEDDING, RANKING_SIGNATURE
+from components.train.signatures import EMBEDDING, QUERY_EMBEDDING_SIGNATURE, RANKING_SIGNATURE
 from components.transform.outputs import MANIFEST as TRANSFORM_MANIFEST
 from components.transform.outputs import (
     RAW_EXAMPLES_FILE,
@@ -90,14 +90,14 @@ def requests_for(requests: pa.Table, users: list[str]) -> pa.Table:
     return requests.take(pa.array([position[u] for u in users], type=pa.int64()))
 
 
-def load_model(model_dir: str) -> ServingModel:
+def load_model(model_dir: str, *, batch_size: int) -> ExportedModel:
     """The exported SavedModel of a train output.
 
     Raises:
         ModelUnusable: it does not load.
     """
     try:
-        return ServingModel(train_outputs.serving_dir(model_dir))
+        return ExportedModel(train_outputs.serving_dir(model_dir), batch_size=batch_size)
     except OSError as e:
         raise ModelUnusable(str(e)) from e
 
@@ -109,7 +109,7 @@ def rank_with_model(
     *,
     depth: int,
     batch_size: int,
-    model: ServingModel | None = None,
+    model: ExportedModel | None = None,
 ) -> tuple[list[list[str]], dict]:
     """Whole-catalog rankings (history removed) of one exported model, and how they were made.
 
@@ -121,12 +121,12 @@ def rank_with_model(
     """
     serving_dir = train_outputs.serving_dir(model_dir)
     try:
-        model = model or ServingModel(serving_dir)
-        top_ids, top_scores = model.top_k(requests, batch_size=batch_size)
+        model = model or ExportedModel(serving_dir, batch_size=batch_size)
+        top_ids, top_scores = model.top_k(requests)
     except (OSError, ServingInputError) as e:
         raise ModelUnusable(str(e)) from e
     emb_path = train_outputs.item_embeddings_path(model_dir)
-    if not (model.has_query_embedding and os.path.isfile(emb_path)):
+    if not (model.has(QUERY_EMBEDDING_SIGNATURE) and os.path.isfile(emb_path)):
         # An older export: rank from the serving top-K alone (lists may be cut short).
         ranked = [
             exclude_history(r, h, depth=depth)
@@ -136,7 +136,7 @@ def rank_with_model(
         return ranked, {"source": "serving top-K only", "short_lists": short}
     items = pq.read_table(emb_path)
     item_embeddings = np.asarray(items[EMBEDDING].to_pylist(), dtype=np.float32)
-    queries = model.query_embeddings(requests, batch_size=batch_size)
+    queries = model.embed_queries(requests)
     out: Rankings = complete_rankings(
         top_ids,
         top_scores,
@@ -185,20 +185,20 @@ def read_eval_examples(
     return rows, doc | {"examples": rows.num_rows, "items_not_in_catalog": missing}
 
 
-def score_ranking_head(model: ServingModel, rows: pa.Table, *, batch_size: int) -> dict:
+def score_ranking_head(model: ExportedModel, rows: pa.Table) -> dict:
     """The ranking head of ``model`` on labelled feature ``rows`` (``HeadMetrics.as_dict()``).
 
     Raises:
         ModelUnusable: the export has no usable ranking signature, or the head cannot be
             measured (the message says why).
     """
-    if not model.has_ranking:
+    if not model.has(RANKING_SIGNATURE):
         raise ModelUnusable(
             f"{model.path} has no {RANKING_SIGNATURE!r} signature (exported without the ranking "
             "head, or before it was exported): ranking head not measured"
         )
     try:
-        probabilities = model.conversion_probabilities(rows, batch_size=batch_size)
+        probabilities = model.conversion_probabilities(rows)
         return head_metrics(example_labels(rows), probabilities).as_dict()
     except (ServingInputError, RankingHeadError) as e:
         raise ModelUnusable(str(e)) from e
@@ -359,7 +359,7 @@ def run(
                     completion.require(directory, train_outputs.MANIFEST, stage="train")
                 except completion.IncompleteOutput as e:
                     raise ModelUnusable(str(e)) from e
-            model = load_model(directory)
+            model = load_model(directory, batch_size=config.batch_size)
             ranked[name], how[name] = rank_with_model(
                 directory,
                 requests,
@@ -374,7 +374,7 @@ def run(
             return
         if head_rows is not None:
             try:
-                heads[name] = score_ranking_head(model, head_rows, batch_size=config.batch_size)
+                heads[name] = score_ranking_head(model, head_rows)
             except ModelUnusable as e:
                 heads_unavailable[name] = str(e)
                 logger.info("ranking head not measured name=%s reason=%s", name, e)

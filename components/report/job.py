@@ -25,9 +25,13 @@ from components.report.html import esc, render_page
 from components.report.page import render_markdown, render_markdown_extras
 from components.report.thumbnails import thumbnail_uri
 from components.train import outputs as train_outputs
-from components.train.signatures import EMBEDDING
+from components.train.signatures import (
+    CANDIDATE_EMBEDDING_SIGNATURE,
+    EMBEDDING,
+    QUERY_EMBEDDING_SIGNATURE,
+)
 from components.transform import outputs
-from schemas import EVENTS, ITEMS, REVIEWS, USER_RELATIONS
+from schemas import EVENTS, ITEMS, REVIEWS, USER_RELATIONS, feeds
 from schemas import features as fs
 from schemas.tables import (
     BRAND,
@@ -171,7 +175,7 @@ def _recommendation_cards(
     position = {u: i for i, u in enumerate(requests[USER_ID].to_pylist())}
     sample = [(u, c) for u, c in sample if u in position]
     rows = requests.take(pa.array([position[u] for u, _ in sample], type=pa.int64()))
-    query_feed = contributions.feed_from_rows(rows, fs.Side.QUERY)
+    query_feed = feeds.to_feed(rows, fs.Side.QUERY)
     top_ids, top_scores = model.top_k(query_feed)
     item_position = {
         i.decode() if isinstance(i, bytes) else i: n
@@ -189,7 +193,7 @@ def _recommendation_cards(
     if not pair_users:  # nothing left to recommend once history is removed
         return [], 0.0
     # Only the recommended items' rows: the catalog may be far larger than the sample needs.
-    candidate_feed = contributions.feed_from_rows(
+    candidate_feed = feeds.to_feed(
         catalog.take(pa.array([item_position[i] for recs in picks for i, _ in recs], pa.int64())),
         fs.Side.CANDIDATE,
     )
@@ -197,8 +201,8 @@ def _recommendation_cards(
     scores, drops = contributions.score_drops(
         embed_queries=model.embed_queries,
         embed_candidates=model.embed_candidates,
-        queries=contributions.take(query_feed, pair_users),
-        candidates=contributions.take(candidate_feed, pair_items),
+        queries=feeds.take(query_feed, pair_users),
+        candidates=feeds.take(candidate_feed, pair_items),
         modalities=modalities,
     )
     served = np.array([s for recs in picks for _, s in recs], dtype=np.float64)
@@ -240,7 +244,7 @@ def _model_sections(
     config: ReportConfig,
 ) -> tuple[dict[str, str], dict[str, int], list[personas.Persona]]:
     """The Users and Recommendations sections (or the reason they cannot be drawn)."""
-    from components.report.scoring import ExportedModel, ModelUnavailable
+    from components.exported_model import ExportedModel, ModelUnavailable
 
     k = config.k_anonymity
     path = train_outputs.user_embeddings_path(model_dir)
@@ -281,7 +285,8 @@ def _model_sections(
         clusters_of, shown, per_cluster=config.users_per_cluster, seed=config.seed
     )
     try:
-        model = ExportedModel(model_dir)
+        model = ExportedModel(train_outputs.serving_dir(model_dir))
+        model.require(QUERY_EMBEDDING_SIGNATURE, CANDIDATE_EMBEDDING_SIGNATURE)
     except ModelUnavailable as e:
         return (
             {"users": users_html, "recommendations": f"<p>{esc(e)}</p>"},

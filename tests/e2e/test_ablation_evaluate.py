@@ -100,8 +100,9 @@ def test_without_variants_there_is_no_table_and_the_ranking_head_is_measured(wor
 
 @pytest.mark.slow
 def test_a_model_trained_without_the_ranking_head_exports_no_ranking_signature(world):
-    from components.evaluate.serving import ServingModel
+    from components.exported_model import ExportedModel
     from components.train.outputs import SERVING_DIR
+    from components.train.signatures import RANKING_SIGNATURE
 
-    assert ServingModel(str(world["models"]["full"] / SERVING_DIR)).has_ranking
-    assert not ServingModel(str(world["models"]["no_text"] / SERVING_DIR)).has_ranking
+    assert ExportedModel(str(world["models"]["full"] / SERVING_DIR)).has(RANKING_SIGNATURE)
+    assert not ExportedModel(str(world["models"]["no_text"] / SERVING_DIR)).has(RANKING_SIGNATURE)

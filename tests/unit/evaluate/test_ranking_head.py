@@ -19,7 +19,7 @@ from components.evaluate.ranking_head import (
     metric_entries,
     with_catalog_content,
 )
-from components.evaluate.serving import ServingInputError, ServingModel
+from components.exported_model import ExportedModel, ServingInputError
 from components.train.export import CANDIDATE_SPEC, QUERY_SPEC
 from components.train.signatures import (
     OUTPUT_ITEM_IDS,
@@ -139,20 +139,20 @@ def exports(tmp_path_factory):
 
 
 def test_the_ranking_signature_serves_probabilities_that_give_the_head_metrics(exports):
-    model = ServingModel(str(exports / "with"))
+    model = ExportedModel(str(exports / "with"), batch_size=3)
     table = rows(["a", "b", "c", "d"], labels=[1, 0, 1, 0], events=[4, 1, 2, 3])
-    got = model.conversion_probabilities(table, batch_size=3)  # two batches
+    got = model.conversion_probabilities(table)  # two batches
     assert got == pytest.approx(1 / (1 + np.exp(-(np.array([4, 1, 2, 3]) - 2.0))), abs=1e-6)
-    doc = score_ranking_head(model, table, batch_size=3)
+    doc = score_ranking_head(model, table)
     # Positives score 4 and 2, negatives 1 and 3: three of four pairs in the right order.
     assert doc["auc"] == pytest.approx(0.75) and doc["examples"] == 4
 
 
 def test_an_export_without_the_ranking_signature_is_a_reason_not_a_crash(exports):
-    model = ServingModel(str(exports / "without"))
-    assert not model.has_ranking
+    model = ExportedModel(str(exports / "without"), batch_size=8)
+    assert not model.has(RANKING_SIGNATURE)
     table = rows(["a"], labels=[1], events=[1])
     with pytest.raises(ServingInputError, match="no 'ranking' signature"):
-        model.conversion_probabilities(table, batch_size=8)
+        model.conversion_probabilities(table)
     with pytest.raises(ModelUnusable, match="no 'ranking' signature"):
-        score_ranking_head(model, table, batch_size=8)
+        score_ranking_head(model, table)
