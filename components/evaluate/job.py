@@ -54,7 +54,8 @@ from components.evaluate.ranking_head import (
 )
 from components.exported_model import ExportedModel, ServingInputError
 from components.ingest import layout
-from components.push import registry
+from components.registry.errors import RegistryError
+from components.registry.model_root import MODEL_SUBDIR, ModelRoot, tree_digest
 from components.train import outputs as train_outputs
 from components.train.signatures import EMBEDDING, QUERY_EMBEDDING_SIGNATURE, RANKING_SIGNATURE
 from components.transform.outputs import MANIFEST as TRANSFORM_MANIFEST
@@ -273,16 +274,17 @@ def _in_service_dir(
 ) -> tuple[str | None, str | None, str | None]:
     """``(version, local dir, problem)`` of the model in service."""
     try:
-        version = registry.read_latest(model_root, model_name)
+        root = ModelRoot(model_root)
+        version = root.read_latest(model_name)
     except (OSError, UnicodeDecodeError) as e:
         return None, None, f"model in service unreadable at {model_root} ({e})"
     if version is None:
         return None, None, None
     try:
-        home = registry.fetch_version(model_root, model_name, version, scratch)
-    except (registry.PushError, OSError) as e:
+        home = root.fetch_version(model_name, version, scratch)
+    except (RegistryError, OSError) as e:
         return version, None, str(e)
-    return version, os.path.join(home, registry.MODEL_SUBDIR), None
+    return version, os.path.join(home, MODEL_SUBDIR), None
 
 
 def run(
@@ -500,7 +502,7 @@ def run(
         "blessing_schema": BLESSING_SCHEMA,
         **blessing.as_dict(),
         "in_service_version": version,
-        "model_digest": registry.tree_digest(model_dir) if os.path.isdir(model_dir) else None,
+        "model_digest": tree_digest(model_dir) if os.path.isdir(model_dir) else None,
         "infra": None if infra is None else infra.as_dict(),
         "thresholds": dict(config.thresholds),
         "compared": list(config.compared),

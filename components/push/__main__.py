@@ -12,12 +12,14 @@ import os
 import sys
 
 from components.ingest import layout
-from components.push import registry
 from components.push.job import run
+from components.push.publish import write_latest
+from components.registry.errors import RegistryError
+from components.registry.model_root import ModelRoot
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch the subcommand; a push error exits 2 with its message."""
+    """Dispatch the subcommand; a push or model-root error exits 2 with its message."""
     parser = argparse.ArgumentParser(
         prog="python -m components.push",
         description=__doc__,
@@ -50,15 +52,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(manifest, indent=2))
         elif args.command == "list":
-            latest = registry.read_latest(args.model_root, args.model_name)
-            for version in registry.list_versions(args.model_root, args.model_name):
+            root = ModelRoot(args.model_root)
+            latest = root.read_latest(args.model_name)
+            for version in root.list_versions(args.model_name):
                 print(f"{'*' if version == latest else ' '} {version}")
-            for version in registry.incomplete_versions(args.model_root, args.model_name):
+            for version in root.incomplete_versions(args.model_name):
                 print(f"  {version} (incomplete: never served)")
         else:
-            registry.write_latest(args.model_root, args.model_name, args.to)
+            write_latest(ModelRoot(args.model_root), args.model_name, args.to)
             print(f"LATEST -> {args.to}")
-    except registry.PushError as e:
+    except RegistryError as e:
         print(f"push: {e}", file=sys.stderr)
         return 2
     return 0

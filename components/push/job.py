@@ -9,8 +9,10 @@ import logging
 
 from components.evaluate.gates import BLESSING_SCHEMA
 from components.evaluate.metrics import METRICS_SCHEMA
-from components.push import registry
 from components.push.errors import PushError, StaleInput
+from components.push.publish import new_version, publish
+from components.registry import store as stores
+from components.registry.model_root import ModelRoot, tree_digest
 from schemas import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def check_inputs(
     Args:
         blessing: Evaluate's blessing.
         metrics: Evaluate's metrics.
-        model_digest: ``registry.tree_digest`` of the model directory about to be pushed.
+        model_digest: ``model_root.tree_digest`` of the model directory about to be pushed.
         paths: ``(blessing_path, metrics_path)`` for the messages.
 
     Raises:
@@ -76,6 +78,7 @@ def run(
     model_name: str,
     transform_dir: str | None = None,
     now: dt.datetime | None = None,
+    store: stores.Store | None = None,
 ) -> dict:
     """Publish ``model_dir`` as a new version if its blessing says so.
 
@@ -89,6 +92,8 @@ def run(
         model_name: Model name under the root.
         transform_dir: The TFT transform graph, copied into the version when given.
         now: Push time (default: current UTC time); names the version.
+        store: What the model root is read and written through (default: the store of
+            ``model_root``; tests pass one that fails at a chosen write).
 
     Returns:
         The version's manifest (without the checksums), with ``version`` and ``path``.
@@ -96,7 +101,7 @@ def run(
     Raises:
         NotBlessed: the blessing is negative.
         StaleInput: an input is unreadable, from an older schema, or for another model.
-        registry.PushConflict: the version exists already.
+        VersionConflict: the version exists already.
     """
     now = now or dt.datetime.now(dt.UTC)
     blessing = _read_json(blessing_path, "blessing")
@@ -104,17 +109,18 @@ def run(
     check_inputs(
         blessing,
         metrics,
-        model_digest=registry.tree_digest(model_dir),
+        model_digest=tree_digest(model_dir),
         paths=(blessing_path, metrics_path),
     )
     data = _read_json(data_manifest_path, "ingest manifest")
-    version = registry.new_version(now)
+    root = ModelRoot(model_root, store=store)
+    version = new_version(now)
     manifest = {
         "model": model_name,
         "schema_version": SCHEMA_VERSION,
         "metrics_schema": METRICS_SCHEMA,
         "code_version": importlib.metadata.version("shoprec"),
-        "parent_version": registry.read_latest(model_root, model_name),
+        "parent_version": root.read_latest(model_name),
         "data": {key: data.get(key) for key in ("input", "train_end", "eval_end", "now")},
         "data_schema_version": data.get("schema_version"),
         "model_digest": blessing["model_digest"],
@@ -126,9 +132,9 @@ def run(
         "has_transform_graph": transform_dir is not None,
         "pushed_at": now.isoformat(),
     }
-    final = registry.publish(
+    final = publish(
         model_dir,
-        root=model_root,
+        root=root,
         model=model_name,
         version=version,
         documents={"metrics": metrics, "blessing": blessing},

@@ -33,8 +33,8 @@ from components.evaluate.config import EvaluateConfig
 from components.evaluate.job import CANDIDATE, IN_SERVICE
 from components.evaluate.protocol import build_eval_set, interaction_counts
 from components.ingest import layout
-from components.push import registry
 from components.push.job import NotBlessed
+from components.registry.model_root import ModelRoot
 from components.train import outputs as train_outputs
 from components.train.export import CANDIDATE_SPEC, PAIR_SPEC, QUERY_SPEC, embeddings_table
 from components.train.outputs import SERVING_DIR, item_embeddings_path
@@ -217,7 +217,7 @@ def test_better_headline_but_worse_protected_slice_is_refused(world, planted, tm
     first = evaluate(world, planted["in_service"], root, tmp_path / "a")
     assert first["blessing"]["blessed"], first["blessing"]["reasons"]
     version = gate.push(world, planted["in_service"], tmp_path / "a", root)["version"]
-    assert registry.read_latest(str(root), NAME) == version
+    assert ModelRoot(str(root)).read_latest(NAME) == version
 
     got = evaluate(world, planted["candidate"], root, tmp_path / "b")
     verdict, metrics = got["blessing"], got["metrics"]
@@ -250,8 +250,8 @@ def test_better_headline_but_worse_protected_slice_is_refused(world, planted, tm
     assert any(r.endswith(": no regression") for r in verdict["reasons"]), verdict["reasons"]
     with pytest.raises(NotBlessed, match=f"protected slice {SLICE}"):
         gate.push(world, planted["candidate"], tmp_path / "b", root)
-    assert registry.read_latest(str(root), NAME) == version
-    assert registry.list_versions(str(root), NAME) == [version]
+    assert ModelRoot(str(root)).read_latest(NAME) == version
+    assert ModelRoot(str(root)).list_versions(NAME) == [version]
 
     # Control: the same candidate, the same model in service, with a slice tolerance of 1 (no
     # metric here can drop by more) is blessed and pushed: the refusal above was the slice rule.
@@ -262,4 +262,4 @@ def test_better_headline_but_worse_protected_slice_is_refused(world, planted, tm
     assert relaxed["blessing"]["infra"]["ok"], relaxed["blessing"]["infra"]
     assert relaxed["metrics"]["comparisons"] == comparisons
     pushed = gate.push(world, planted["candidate"], tmp_path / "c", root)["version"]
-    assert registry.read_latest(str(root), NAME) == pushed != version
+    assert ModelRoot(str(root)).read_latest(NAME) == pushed != version

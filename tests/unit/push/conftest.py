@@ -6,7 +6,7 @@ import pytest
 
 from components.evaluate.gates import BLESSING_SCHEMA
 from components.evaluate.metrics import METRICS_SCHEMA
-from components.push import registry
+from components.registry import model_root
 
 
 def make_inputs(base, *, blessed=True, forced=None):
@@ -28,7 +28,7 @@ def make_inputs(base, *, blessed=True, forced=None):
         "forced": forced,
         "reasons": ["test"],
         "in_service_version": None,
-        "model_digest": registry.tree_digest(str(model)),
+        "model_digest": model_root.tree_digest(str(model)),
     }
     (ev / "blessing.json").write_text(json.dumps(blessing))
     (ev / "metrics.json").write_text(json.dumps({"metrics_schema": METRICS_SCHEMA, "models": {}}))
