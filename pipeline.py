@@ -20,6 +20,7 @@ from kfp import compiler, dsl, kubernetes
 from components.containers import GPU_TOLERATION, Images, Target
 from components.evaluate import component as evaluate_component
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.documents import read_blessing, read_metrics
 from components.evaluate.gates import GateConfigError
 from components.ingest import component as ingest_component
 from components.ingest import privacy
@@ -319,18 +320,14 @@ def summarize_local_run(pipeline_root: str) -> str:
         lines.append(f"  {label:<22} {path if os.path.exists(path) else '(not written)'}")
     metrics_path = os.path.join(run, "evaluate", "evaluation")
     if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
-        lines.append(
-            f"evaluated {metrics['eval_users']:,} users, catalog {metrics['catalog_size']:,}"
-        )
-        for model, values in metrics["models"].items():
+        metrics = read_metrics(metrics_path)
+        lines.append(f"evaluated {metrics.eval_users:,} users, catalog {metrics.catalog_size:,}")
+        for model, values in metrics.models.items():
             figures = ", ".join(f"{k} {values[k]:.4f}" for k in HEADLINE_METRICS)
             lines.append(f"  {model:<13} {figures}")
-    with open(os.path.join(run, "evaluate", "blessing")) as f:
-        blessing = json.load(f)
-    lines.append(f"gate: {'BLESSED' if blessing['blessed'] else 'NOT blessed'}")
-    lines += [f"  - {reason}" for reason in blessing["reasons"]]
+    blessing = read_blessing(os.path.join(run, "evaluate", "blessing"))
+    lines.append(f"gate: {'BLESSED' if blessing.blessed else 'NOT blessed'}")
+    lines += [f"  - {reason}" for reason in blessing.reasons]
     pushed = os.path.join(run, "push", "pushed")
     if os.path.exists(pushed):
         with open(pushed) as f:

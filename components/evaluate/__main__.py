@@ -11,10 +11,9 @@ import os
 import sys
 
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.documents import BLESSING_FILE, METRICS_FILE
 from components.evaluate.gates import GateConfigError
 from components.evaluate.job import run
-
-METRICS_FILE, BLESSING_FILE = "metrics.json", "blessing.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             force_bless_reason=args.force_bless_reason,
             max_users=args.max_users,
         )
-        result = run(
+        _, blessing = run(
             data_dir=args.data,
             examples_dir=args.examples,
             model_dir=args.model,
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except (GateConfigError, ValueError) as e:
         print(f"evaluate: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result["blessing"], indent=2))
+    print(json.dumps(blessing.as_dict(), indent=2))
     return 0
 
 

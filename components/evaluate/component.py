@@ -98,7 +98,7 @@ def execute(
         force_bless_reason=force_bless_reason,
         max_users=max_users,
     )
-    result = run(
+    doc, verdict = run(
         data_dir=data.path,
         examples_dir=examples.path,
         model_dir=model.path,
@@ -110,28 +110,26 @@ def execute(
         extra_models={ID_ONLY: baseline_model.path} if baseline_model is not None else None,
         ablation_models=[m.path for m in ablation_models or ()],
     )
-    doc = result["metrics"]
-    for name, value in doc["models"].get(CANDIDATE, {}).items():
+    for name, value in doc.models.get(CANDIDATE, {}).items():
         metrics.log_metric(name, value)
-    for name, value in doc["models_warm"].get(CANDIDATE, {}).items():
+    for name, value in doc.models_warm.get(CANDIDATE, {}).items():
         metrics.log_metric(f"warm_{name}", value)
-    head = doc["ranking_head"]["models"].get(CANDIDATE)
-    table = (doc["ablation"] or {}).get("variants", {})
+    head = doc.ranking_head.get("models", {}).get(CANDIDATE)
+    table = (doc.ablation or {}).get("variants", {})
     entries = ranking_head.metric_entries(head) | ablation.metric_entries(table)
     for name, value in entries.items():
         metrics.log_metric(name, value)
-    verdict = result["blessing"]
     blessing.metadata.update(
         {
-            "blessed": verdict["blessed"],
-            "gate_passed": verdict["gate_passed"],
-            "forced": verdict["forced"],
-            "in_service_version": verdict["in_service_version"],
-            "reasons": verdict["reasons"],
+            "blessed": verdict.blessed,
+            "gate_passed": verdict.gate_passed,
+            "forced": verdict.forced,
+            "in_service_version": verdict.in_service_version,
+            "reasons": list(verdict.reasons),
         }
     )
-    evaluation.metadata.update({"eval_users": doc["eval_users"], "catalog": doc["catalog_size"]})
-    return BLESSED if verdict["blessed"] else NOT_BLESSED
+    evaluation.metadata.update({"eval_users": doc.eval_users, "catalog": doc.catalog_size})
+    return BLESSED if verdict.blessed else NOT_BLESSED
 
 
 def build(image: str) -> "BaseComponent":

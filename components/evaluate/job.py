@@ -28,10 +28,10 @@ from components.evaluate import slices as slicing
 from components.evaluate.ablation import ablation_table, modalities_off, variant_name
 from components.evaluate.bootstrap import Interval, paired_intervals
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.gates import BLESSING_SCHEMA, Comparison, decide_blessing
+from components.evaluate.documents import BlessingDocument, MetricsDocument, write
+from components.evaluate.gates import Comparison, decide_blessing
 from components.evaluate.infra import InfraResult, validate_in_fresh_process
 from components.evaluate.metrics import (
-    METRICS_SCHEMA,
     USERS,
     per_user_metrics,
     ranking_metrics,
@@ -299,7 +299,7 @@ def run(
     config: EvaluateConfig,
     extra_models: Mapping[str, str] | None = None,
     ablation_models: Sequence[str] = (),
-) -> dict:
+) -> tuple[MetricsDocument, BlessingDocument]:
     """Evaluate the candidate against baselines and the model in service; decide blessing.
 
     Args:
@@ -319,7 +319,7 @@ def run(
             ``ablation``, not gated. Empty: no table (``ablation`` is None).
 
     Returns:
-        ``{"metrics": ..., "blessing": ...}`` as written.
+        ``(metrics, blessing)`` as written (``documents``).
     """
     completion.require(data_dir, layout.MANIFEST, stage="ingest")
     completion.require(examples_dir, TRANSFORM_MANIFEST, stage="transform")
@@ -456,14 +456,13 @@ def run(
             force=config.force,
             eval_users=len(eval_set.users),
         )
-    metrics = {
-        "metrics_schema": METRICS_SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "eval_users": len(eval_set.users),
-        "warm_eval_users": len(warm_set.users),
-        "catalog_size": len(catalog),
-        "in_service_version": version,
-        "protocol": {
+    metrics = MetricsDocument(
+        schema_version=SCHEMA_VERSION,
+        eval_users=len(eval_set.users),
+        warm_eval_users=len(warm_set.users),
+        catalog_size=len(catalog),
+        in_service_version=version,
+        protocol={
             "ks": list(config.ks),
             "cold_max": config.cold_max,
             "heavy_min": config.heavy_min,
@@ -477,14 +476,14 @@ def run(
                 "(smallest CRC-32 of the id)"
             ),
         },
-        "models": models,
-        "models_warm": warm,
-        "slices": slice_docs,
-        "comparisons": _comparison_doc(comparison),
-        "ranking": how,
-        "unavailable": unavailable,
-        "ranking_head": {**head_doc, "models": heads, "unavailable": heads_unavailable},
-        "ablation": _ablation_doc(
+        models=models,
+        models_warm=warm,
+        slices=slice_docs,
+        comparisons=_comparison_doc(comparison),
+        ranking=how,
+        unavailable=unavailable,
+        ranking_head={**head_doc, "models": heads, "unavailable": heads_unavailable},
+        ablation=_ablation_doc(
             models.get(CANDIDATE),
             warm.get(CANDIDATE),
             variant_ranked,
@@ -497,25 +496,24 @@ def run(
         )
         if ablation_models
         else None,
-    }
-    verdict = {
-        "blessing_schema": BLESSING_SCHEMA,
+    )
+    verdict = BlessingDocument(
         **blessing.as_dict(),
-        "in_service_version": version,
-        "model_digest": tree_digest(model_dir) if os.path.isdir(model_dir) else None,
-        "infra": None if infra is None else infra.as_dict(),
-        "thresholds": dict(config.thresholds),
-        "compared": list(config.compared),
-        "tolerance": config.tolerance,
-        "protected_slices": list(config.protected_slices),
-        "slice_tolerance": config.slice_tolerance,
-        "confidence": config.confidence,
-        "bootstrap_resamples": config.bootstrap_resamples,
-    }
+        in_service_version=version,
+        model_digest=tree_digest(model_dir) if os.path.isdir(model_dir) else None,
+        infra=None if infra is None else infra.as_dict(),
+        thresholds=dict(config.thresholds),
+        compared=list(config.compared),
+        tolerance=config.tolerance,
+        protected_slices=list(config.protected_slices),
+        slice_tolerance=config.slice_tolerance,
+        confidence=config.confidence,
+        bootstrap_resamples=config.bootstrap_resamples,
+    )
     for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):  # blessing last
-        completion.write_manifest(path, doc)
+        write(path, doc)
     logger.info("evaluate done users=%d blessed=%s", len(eval_set.users), blessing.blessed)
-    return {"metrics": metrics, "blessing": verdict}
+    return metrics, verdict
 
 
 def _rank_variants(

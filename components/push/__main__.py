@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 
+from components.evaluate.documents import BLESSING_FILE, METRICS_FILE
 from components.ingest import layout
 from components.push.job import run
 from components.push.publish import write_latest
@@ -43,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "push":
             manifest = run(
                 model_dir=args.model,
-                metrics_path=os.path.join(args.evaluation, "metrics.json"),
-                blessing_path=os.path.join(args.evaluation, "blessing.json"),
+                metrics_path=os.path.join(args.evaluation, METRICS_FILE),
+                blessing_path=os.path.join(args.evaluation, BLESSING_FILE),
                 data_manifest_path=os.path.join(args.data, layout.MANIFEST),
                 model_root=args.model_root,
                 model_name=args.model_name,

@@ -18,6 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from components.evaluate.documents import (
+    BlessingDocument,
+    MetricsDocument,
+    read_blessing,
+    read_metrics,
+)
 from components.ingest import layout
 from components.report import charts, contributions, personas, plots, sections
 from components.report.config import ReportConfig
@@ -348,8 +354,8 @@ def run(
     """
     config = config or ReportConfig()
     manifest = _read_json(os.path.join(data_dir, layout.MANIFEST))
-    evaluation = _read_json(metrics_path)
-    blessing = _read_json(blessing_path)
+    evaluation = read_metrics(metrics_path)
+    blessing = read_blessing(blessing_path)
     text = render_markdown(
         data=manifest, metrics=evaluation, blessing=blessing, pushed_version=pushed_version
     )
@@ -385,8 +391,8 @@ def _render_html(
     examples_dir: str,
     model_dir: str,
     manifest: Mapping,
-    evaluation: Mapping,
-    blessing: Mapping,
+    evaluation: MetricsDocument,
+    blessing: BlessingDocument,
     train_manifest: Mapping,
     config: ReportConfig,
 ) -> tuple[str, list[personas.Persona]]:
@@ -407,8 +413,8 @@ def _render_html(
     body["training"], _ = sections.training_section(
         losses=losses, metrics=metrics, train=train_manifest, charts=train_uris
     )
-    ks = evaluation.get("protocol", {}).get("ks", [10, 20, 50, 100])
-    recall = plots.metrics_chart(evaluation.get("models", {}), metric="recall", ks=ks)
+    ks = evaluation.protocol.get("ks", [10, 20, 50, 100])
+    recall = plots.metrics_chart(evaluation.models, metric="recall", ks=ks)
     body["quality"], hidden["quality (slices)"] = sections.quality_section(
         evaluation, blessing, charts={"recall": recall}, k=k
     )
@@ -425,9 +431,9 @@ def _render_html(
     body.update(model_body)
     hidden.update({f"{s} (clusters)": n for s, n in model_hidden.items()})
     body["privacy"] = sections.privacy_section(k=k, suppressed=hidden)
-    verdict = "blessed" if blessing.get("blessed") else "not blessed"
+    verdict = "blessed" if blessing.blessed else "not blessed"
     subtitle = (
         f"data {manifest.get('input', '?')} · train before {manifest.get('train_end', '?')} · "
-        f"{evaluation.get('eval_users', 0):,} eval users · gate: {verdict}"
+        f"{evaluation.eval_users:,} eval users · gate: {verdict}"
     )
     return render_page(title="shoprec run report", subtitle=subtitle, sections=body), found

@@ -44,7 +44,7 @@ def world(tmp_path_factory):
 
 
 def evaluate(world, out, ablation_models):
-    return run(
+    metrics, blessing = run(
         data_dir=str(world["data"]),
         examples_dir=str(world["examples"]),
         model_dir=str(world["models"]["full"]),
@@ -55,6 +55,7 @@ def evaluate(world, out, ablation_models):
         config=EvaluateConfig(infra_requests=0, beat_baseline=False),
         ablation_models=ablation_models,
     )
+    return {"metrics": metrics.as_dict(), "blessing": blessing.as_dict()}  # as written
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ def evaluate(world, model, root, out, **config):
     # quality claim is the benchmark's, on the 100k shop.
     config = {"infra_requests": 0, "beat_baseline": False} | config
     data_dir, extra = config.pop("data_dir", world["data"]), config.pop("extra", None)
-    return run(
+    metrics, blessing = run(
         data_dir=str(data_dir),
         examples_dir=str(world["good"]["examples"]),
         model_dir=str(model),
@@ -48,6 +48,7 @@ def evaluate(world, model, root, out, **config):
         config=EvaluateConfig(**config),
         extra_models=extra,
     )
+    return {"metrics": metrics.as_dict(), "blessing": blessing.as_dict()}  # as written
 
 
 def push(world, model, out, root, **kw):
