@@ -86,7 +86,8 @@ def execute(
     (``ranking_auc``, ...), and with ``ablation_models`` the ablation table (``ablation_...``).
     """
     from components.evaluate import ablation, ranking_head
-    from components.evaluate.job import CANDIDATE, run
+    from components.evaluate.documents import CANDIDATE
+    from components.evaluate.job import run
 
     doc, verdict = run(
         data_dir=data.path,

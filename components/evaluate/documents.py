@@ -23,6 +23,8 @@ METRICS_SCHEMA = 2
 BLESSING_SCHEMA = 2
 # Their file names in an evaluate output directory (``python -m components.evaluate --out``).
 METRICS_FILE, BLESSING_FILE = "metrics.json", "blessing.json"
+# Model names in the metrics (beside extra models, e.g. ``id_only``, and ablation variants).
+CANDIDATE, MOST_POPULAR, IN_SERVICE = "candidate", "most_popular", "in_service"
 
 
 class DocumentError(ValueError):

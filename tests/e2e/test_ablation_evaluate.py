@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.job import CANDIDATE, run
+from components.evaluate.documents import CANDIDATE
+from components.evaluate.job import run
 from schemas.contract import SWITCHABLE, Modality
 from tests.e2e.test_pipeline_local import TINY
 

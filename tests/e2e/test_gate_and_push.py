@@ -17,8 +17,9 @@ import pytest
 import tensorflow as tf
 
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.documents import CANDIDATE, IN_SERVICE, MOST_POPULAR
 from components.evaluate.gates import NO_EVAL_USERS
-from components.evaluate.job import CANDIDATE, IN_SERVICE, MOST_POPULAR, run
+from components.evaluate.job import run
 from components.ingest import layout
 from components.push.job import NotBlessed
 from components.push.job import run as push_run

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from components.evaluate import slices as slicing
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.job import CANDIDATE, IN_SERVICE
+from components.evaluate.documents import CANDIDATE, IN_SERVICE
 from components.evaluate.protocol import build_eval_set, interaction_counts
 from components.ingest import layout
 from components.push.job import NotBlessed

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 
-from components.evaluate.job import ModelUnusable, score_ranking_head
+from components.evaluate.exported import ModelUnusable, score_ranking_head
 from components.evaluate.ranking_head import (
     RankingHeadError,
     example_labels,
