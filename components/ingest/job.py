@@ -26,7 +26,7 @@ from components.ingest.dedup import SeenKeys
 from components.ingest.errors import IngestConfigError, IngestError, InputNotFoundError
 from components.ingest.formats import RawBatch
 from components.ingest.quarantine import QUARANTINE_SCHEMA, quarantine_records, records_table
-from components.ingest.rules import Reason
+from components.ingest.reasons import Reason
 from components.ingest.split import quantile_cutoffs, split_by_time
 from components.ingest.validate import finish_batch, prepare_batch
 from components.progress import Progress
