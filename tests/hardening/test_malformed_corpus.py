@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from components.ingest import job, layout, storage
+from components.ingest import job, layout, listing
 from components.ingest.config import IngestConfig
 from components.ingest.errors import InputFormatError
 
@@ -100,7 +100,7 @@ def test_every_row_accounted_for_with_the_planted_reason(built, ingested, fmt) -
         assert len(records) == counts["quarantined"], table.name
         seen = set()
         for record in records:
-            where = (storage.relative(record["source"], str(tmp / fmt)), record["row"])
+            where = (listing.relative(record["source"], str(tmp / fmt)), record["row"])
             assert where not in seen, where
             seen.add(where)
             case = w.at.get(where)
