@@ -21,7 +21,8 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.tiny_shop import REPO
+
 RESULTS = REPO / "bench-results"  # results are not tests: kept outside tests/
 
 

@@ -22,12 +22,12 @@ import time
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.tiny_shop import NOW, REPO
+
 EVENTS = 100_000
 USERS = 2_000
 ITEMS = 500
 SEED = 7
-NOW = "2026-11-24T00:00:00Z"
 READY = ".prepared"
 
 

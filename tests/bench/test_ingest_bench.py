@@ -21,7 +21,6 @@ import pytest
 import schemas
 from schemas import tables as cols
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SIZES = [1_000_000] + ([10_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
 EVENTS_LINE = re.compile(r"ingest events: ([\d,]+) rows.* in ([\d.]+) s")
 

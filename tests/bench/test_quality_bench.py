@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -30,8 +29,8 @@ from components.evaluate.metrics import DEFAULT_KS
 from components.train.config import TrainConfig
 from components.train.outputs import MANIFEST
 from schemas.contract import SWITCHABLE
+from tests.tiny_shop import REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 # The Makefile's `make run` sample and trainer defaults (USERS, ITEMS, EVENTS, SEED, EPOCHS).

@@ -30,11 +30,10 @@ import time
 import pytest
 
 from components.sources.generate import generate_shop
+from tests.tiny_shop import NOW, REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SPAN_DAYS = 30  # cached spans: 1-day spans (120 here) make a Beam graph too big for 2 cores
 SIZES = [100_000] + ([1_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
-NOW = "2026-11-24T00:00:00Z"
 MEASURED: dict[int, dict] = {}  # results per size, for the growth figures of the larger sizes
 
 

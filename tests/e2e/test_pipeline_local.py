@@ -8,7 +8,6 @@ serves raw user ids in a fresh process that imports only TensorFlow.
 import glob
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -23,9 +22,7 @@ from components.ingest import layout
 from components.registry import model_root
 from components.registry.model_root import ModelRoot
 from components.transform.outputs import requests_path
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = REPO / "tests" / "fixtures" / "shop-tiny"
+from tests.tiny_shop import NOW, TINY
 
 # A fresh process with no project code: raw request rows (Parquet) in, top-K raw ids out.
 SERVE = """
@@ -67,7 +64,7 @@ def two_runs(tmp_path_factory):
             raw_uri=str(TINY),
             model_root=str(model_root),
             epochs=2,
-            now="2026-11-24T00:00:00Z",
+            now=NOW,
             beat_baseline=False,
         )
         roots.append(root)

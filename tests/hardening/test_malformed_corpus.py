@@ -21,6 +21,7 @@ import schemas
 from components.ingest import job, layout, listing
 from components.ingest.config import IngestConfig
 from components.ingest.errors import InputFormatError
+from tests.tiny_shop import REPO
 
 from . import corpus
 
@@ -32,7 +33,6 @@ REQUIRED_CLASSES = {
 }  # fmt: skip
 TRAIN_END = corpus.NOW.replace(year=2024, month=3)
 EVAL_END = corpus.NOW.replace(year=2024, month=4)
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,6 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import glob
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -29,24 +26,15 @@ from components.transform import outputs
 from components.transform.text import tokenize
 from schemas import features as fs
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "tests" / "fixtures" / "shop-tiny"
-NOW = "2026-11-24T00:00:00Z"
 TRAIN, EVAL = "train", "eval"
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Ingest the sample and transform it with the stage's CLI; the three output directories."""
-    root = tmp_path_factory.mktemp("skew")
-    dirs = {"data": str(root / "data"), "examples": str(root / "ex"), "graph": str(root / "tg")}
-    ingest = ["components.ingest", "--input", str(SAMPLE), "--out", dirs["data"], "--now", NOW]
-    transform = ["components.transform", "--data", dirs["data"], "--examples", dirs["examples"]]
-    for args in ([*ingest, "--quiet"], [*transform, "--transform-graph", dirs["graph"]]):
-        subprocess.run([sys.executable, "-m", *args], cwd=REPO, check=True, capture_output=True)
-    return dirs
+def stage(tiny_examples) -> dict[str, str]:
+    """The sample ingested and transformed by the stages' CLIs (the session's, shared)."""
+    return {name: str(path) for name, path in tiny_examples.items()}
 
 
 def raw_rows(examples_dir: str, split: str) -> pa.Table:
