@@ -23,7 +23,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Images and pipeline YAML (`make compile`, `make docker`): the defaults are Images() in
-# components/images.py. TARGET=vertex compiles for Vertex AI Pipelines (no kfp-kubernetes section).
+# components/containers.py. TARGET=vertex compiles for Vertex AI Pipelines (no kfp-kubernetes section).
 REGISTRY ?= ghcr.io/shoprec
 TAG ?= 0.1.0
 TARGET ?= kfp
@@ -96,6 +96,7 @@ $(BROWSER):
 test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
+# Benchmarks write their figures to bench-results/ (latest.json + one file per run).
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/bench -m bench -q -p no:cacheprovider -s
 

@@ -9,6 +9,7 @@ This module only wires components; each runs alone too (``python -m components.<
 """
 
 import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -17,30 +18,28 @@ import time
 
 from kfp import compiler, dsl, kubernetes
 
+from components.containers import GPU_TOLERATION, Images, Target
 from components.evaluate import component as evaluate_component
-from components.evaluate.config import EvaluateConfig
+from components.evaluate.config import GateOptions
+from components.evaluate.documents import read_blessing, read_metrics
 from components.evaluate.gates import GateConfigError
-from components.images import GPU_TOLERATION, Images, Target
 from components.ingest import component as ingest_component
 from components.ingest import privacy
 from components.push import component as push_component
 from components.report import component as report_component
 from components.train import component as train_component
-from components.train.config import SWITCHABLE
 from components.transform import component as transform_component
+from schemas.contract import SWITCHABLE
 
 PIPELINE_NAME = "shoprec-nightly"
 MODEL_NAME = "shoprec"
-DEFAULT_THRESHOLDS = json.dumps({"recall@50": 0.0})
 HEADLINE_METRICS = ("recall@20", "ndcg@20", "recall@50", "mrr")
 ALL_MODALITIES = "all"  # or a comma list of profile,text,image,behavior,relation
 # The ablation variants' ``modalities``: every switchable modality but one, one variant each.
 ABLATION_MODALITIES = [",".join(m.value for m in SWITCHABLE if m is not off) for off in SWITCHABLE]
-# Gate defaults: the evaluate stage's own (one place), as pipeline run parameters.
-DEFAULT_TOLERANCE = EvaluateConfig.tolerance
-DEFAULT_PROTECTED_SLICES = ",".join(EvaluateConfig.protected_slices)
-DEFAULT_SLICE_TOLERANCE = EvaluateConfig.slice_tolerance
-DEFAULT_EVAL_MAX_USERS = EvaluateConfig.max_users
+# The gate's options and their defaults are declared once (evaluate's GateOptions); kfp reads
+# run parameters from the pipeline function's signature, so it names them again.
+GATE = GateOptions()
 # Every step reads or writes the pipeline root (and ingest/evaluate/push the data and model
 # roots), often on gs://: retry transient storage and node failures 60 s, 120 s, 240 s apart.
 STORAGE_RETRY = {
@@ -114,15 +113,15 @@ def build_pipeline(
         gpu_count: int = 1,
         gpu_type: str = target.default_accelerator,
         gpu_node_selector: dict = {},  # noqa: B006 (a kfp parameter default, never mutated)
-        thresholds: str = DEFAULT_THRESHOLDS,
-        tolerance: float = DEFAULT_TOLERANCE,
-        beat_baseline: bool = True,
-        protected_slices: str = DEFAULT_PROTECTED_SLICES,
-        slice_tolerance: float = DEFAULT_SLICE_TOLERANCE,
-        force_bless_by: str = "",
-        force_bless_reason: str = "",
+        thresholds: str = GATE.thresholds,
+        tolerance: float = GATE.tolerance,
+        beat_baseline: bool = GATE.beat_baseline,
+        protected_slices: str = GATE.protected_slices,
+        slice_tolerance: float = GATE.slice_tolerance,
+        force_bless_by: str = GATE.force_bless_by,
+        force_bless_reason: str = GATE.force_bless_reason,
         # Users evaluated at most (a fixed CRC-32 sample; 0 = all): bounds evaluate's memory.
-        eval_max_users: int = DEFAULT_EVAL_MAX_USERS,
+        eval_max_users: int = GATE.max_users,
     ):
         # raw_uri is a prefix that gets new data every night under the same name: never cache.
         ingested = ingest_op(raw_uri=raw_uri, train_end=train_end, eval_end=eval_end, now=now)
@@ -319,18 +318,14 @@ def summarize_local_run(pipeline_root: str) -> str:
         lines.append(f"  {label:<22} {path if os.path.exists(path) else '(not written)'}")
     metrics_path = os.path.join(run, "evaluate", "evaluation")
     if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
-        lines.append(
-            f"evaluated {metrics['eval_users']:,} users, catalog {metrics['catalog_size']:,}"
-        )
-        for model, values in metrics["models"].items():
+        metrics = read_metrics(metrics_path)
+        lines.append(f"evaluated {metrics.eval_users:,} users, catalog {metrics.catalog_size:,}")
+        for model, values in metrics.models.items():
             figures = ", ".join(f"{k} {values[k]:.4f}" for k in HEADLINE_METRICS)
             lines.append(f"  {model:<13} {figures}")
-    with open(os.path.join(run, "evaluate", "blessing")) as f:
-        blessing = json.load(f)
-    lines.append(f"gate: {'BLESSED' if blessing['blessed'] else 'NOT blessed'}")
-    lines += [f"  - {reason}" for reason in blessing["reasons"]]
+    blessing = read_blessing(os.path.join(run, "evaluate", "blessing"))
+    lines.append(f"gate: {'BLESSED' if blessing.blessed else 'NOT blessed'}")
+    lines += [f"  - {reason}" for reason in blessing.reasons]
     pushed = os.path.join(run, "push", "pushed")
     if os.path.exists(pushed):
         with open(pushed) as f:
@@ -394,48 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train-end", default="", help="end of the train window ('' = ingest's)")
     run.add_argument("--eval-end", default="", help="end of the eval window ('' = ingest's)")
     run.add_argument("--now", default="", help="ingest's 'now' for future timestamps ('' = now)")
-    gate = run.add_argument_group("gate (see components/evaluate/gates.py for the rule)")
-    gate.add_argument(
-        "--thresholds",
-        default=DEFAULT_THRESHOLDS,
-        help="minimum per metric on all targets, JSON, e.g. '{\"recall@50\": 0.05}'",
-    )
-    gate.add_argument(
-        "--tolerance",
-        type=float,
-        default=DEFAULT_TOLERANCE,
-        help="no-regression rule: the lower bound of the bootstrap interval of (candidate - "
-        "model in service) must be >= -TOLERANCE on every compared metric",
-    )
-    gate.add_argument(
-        "--beat-baseline",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="the candidate must not lose to most-popular on the compared metrics",
-    )
-    gate.add_argument(
-        "--protected-slices",
-        default=DEFAULT_PROTECTED_SLICES,
-        help="comma-separated slices (dimension=value, e.g. activity=cold,has_social=no) that "
-        "must not regress against the model in service; '' protects none",
-    )
-    gate.add_argument(
-        "--slice-tolerance",
-        type=float,
-        default=DEFAULT_SLICE_TOLERANCE,
-        help="a protected slice fails when its mean drop exceeds this and its whole interval "
-        "is below 0",
-    )
-    gate.add_argument(
-        "--force-bless-by",
-        default="",
-        help="who forces the blessing of a model that fails the gate (audited in the blessing "
-        "and the pushed manifest; never overrides infra validation); needs --force-bless-reason",
-    )
-    gate.add_argument(
-        "--force-bless-reason",
-        default="",
-        help="why the blessing is forced (with --force-bless-by)",
+    GateOptions.add_arguments(
+        run.add_argument_group("gate (see components/evaluate/gates.py for the rule)")
     )
     run.add_argument("--ablation", action="store_true", help=ABLATION_HELP)
     return parser
@@ -448,30 +403,17 @@ def run_arguments(args: argparse.Namespace) -> dict:
         GateConfigError: the gate flags are invalid (bad thresholds JSON, an unknown protected
             slice, a negative tolerance, force-bless without who or why), before anything runs.
     """
-    arguments = {
+    gate = GateOptions.from_args(args)
+    gate.config()  # the evaluate step would refuse these only after ingest, transform, training
+    parameters = dataclasses.asdict(gate)
+    parameters["eval_max_users"] = parameters.pop("max_users")  # its run parameter's name
+    return {
         "epochs": args.epochs,
         "train_end": args.train_end,
         "eval_end": args.eval_end,
         "now": args.now,
-        "thresholds": args.thresholds,
-        "tolerance": args.tolerance,
-        "beat_baseline": args.beat_baseline,
-        "protected_slices": args.protected_slices,
-        "slice_tolerance": args.slice_tolerance,
-        "force_bless_by": args.force_bless_by,
-        "force_bless_reason": args.force_bless_reason,
+        **parameters,
     }
-    # The evaluate step would refuse these only after ingest, transform and training.
-    EvaluateConfig.from_json(
-        args.thresholds,
-        protected_slices=args.protected_slices,
-        tolerance=args.tolerance,
-        beat_baseline=args.beat_baseline,
-        slice_tolerance=args.slice_tolerance,
-        force_bless_by=args.force_bless_by,
-        force_bless_reason=args.force_bless_reason,
-    )
-    return arguments
 
 
 def main(argv: list[str] | None = None) -> int:

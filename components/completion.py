@@ -55,6 +55,22 @@ def require(directory: str, manifest: str, *, stage: str) -> str:
     return path
 
 
+def read_manifest(directory: str, manifest: str, *, stage: str) -> dict:
+    """``stage``'s manifest in its output ``directory`` (local or ``gs://``), as JSON.
+
+    Raises:
+        IncompleteOutput: the manifest is missing (see ``require``).
+    """
+    path = require(directory, manifest, stage=stage)
+    if path.startswith(GS):
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(path) as f:
+            return json.loads(f.read())
+    with open(path) as f:
+        return json.load(f)
+
+
 def write_manifest(path: str, doc: dict) -> None:
     """Write a stage's manifest, or any JSON a reader must see whole (evaluate's verdict).
 

@@ -42,6 +42,19 @@ class Modality(enum.Enum):
     RELATION = "relation"
 
 
+# Content modalities a model can be trained without; ids are always on (the ID-only model is
+# the same code with every one of these off).
+SWITCHABLE = (Modality.PROFILE, Modality.TEXT, Modality.IMAGE, Modality.BEHAVIOR, Modality.RELATION)
+
+
+class Side(enum.Enum):
+    """Which tower (or head) a raw feature feeds (``schemas.features``)."""
+
+    QUERY = "query"
+    CANDIDATE = "candidate"
+    LABEL = "label"
+
+
 @dataclasses.dataclass(frozen=True)
 class Column:
     """One declared column of a raw table.

@@ -11,12 +11,11 @@ signature's input specs are derived from these declarations. Transformed names c
 from __future__ import annotations
 
 import dataclasses
-import enum
 
 import pyarrow as pa
 import tensorflow as tf
 
-from schemas.contract import Modality
+from schemas.contract import Modality, Side
 from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
 
 # Sequence lengths: how much context one example carries.
@@ -29,14 +28,6 @@ IMAGE_SIZE = 32  # decoded images are resized to IMAGE_SIZE x IMAGE_SIZE x 3
 
 PAD = ""  # padding of string sequences (never a valid id)
 NO_AGE = -1.0  # padding of the history recency sequence
-
-
-class Side(enum.Enum):
-    """Which tower (or head) a feature feeds."""
-
-    QUERY = "query"
-    CANDIDATE = "candidate"
-    LABEL = "label"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,13 +75,9 @@ N_PURCHASES = "n_purchases"
 PURCHASE_RATE = "purchase_rate"
 MEAN_DWELL_S = "mean_dwell_s"
 N_SESSIONS = "n_sessions"
-N_FRIENDS = "n_friends"
 ITEM_TEXT = "item_text"
 IMAGE = "image"
-ITEM_POPULARITY = "item_popularity"
-ITEM_CONVERSION = "item_conversion"
 NEIGHBOR_ITEM_IDS = "neighbor_item_ids"
-N_NEIGHBORS = "n_neighbors"
 LABEL = "label"
 WEIGHT = "weight"
 
@@ -98,6 +85,9 @@ _Q, _C, _L = Side.QUERY, Side.CANDIDATE, Side.LABEL
 _S, _F = tf.string, tf.float32
 M = Modality
 
+# Every query and candidate feature here reaches a tower when its modality is on (the towers
+# choose their inputs from these declarations; tests/unit/train/test_towers.py checks it): a
+# feature no tower reads is not declared, so it is neither computed nor analyzed.
 FEATURES: tuple[Feature, ...] = (
     Feature(USER_ID, _S, _Q, M.ID),
     Feature(COUNTRY, _S, _Q, M.PROFILE),
@@ -105,33 +95,34 @@ FEATURES: tuple[Feature, ...] = (
     Feature(HIST_ITEM_IDS, _S, _Q, M.BEHAVIOR, HISTORY_LEN),
     Feature(HIST_EVENT_TYPES, _S, _Q, M.BEHAVIOR, HISTORY_LEN),
     Feature(HIST_AGE_DAYS, _F, _Q, M.BEHAVIOR, HISTORY_LEN),
+    # The query tower stacks these counts in this order (one dense layer over them).
     Feature(N_EVENTS, _F, _Q, M.BEHAVIOR),
     Feature(N_PURCHASES, _F, _Q, M.BEHAVIOR),
-    Feature(PURCHASE_RATE, _F, _Q, M.BEHAVIOR),
-    Feature(MEAN_DWELL_S, _F, _Q, M.BEHAVIOR),
     Feature(N_SESSIONS, _F, _Q, M.BEHAVIOR),
+    Feature(MEAN_DWELL_S, _F, _Q, M.BEHAVIOR),
+    Feature(PURCHASE_RATE, _F, _Q, M.BEHAVIOR),
     Feature(USER_TEXT, _S, _Q, M.TEXT),
     Feature(FRIEND_IDS, _S, _Q, M.RELATION, FRIENDS_LEN),
     Feature(FRIEND_ITEM_IDS, _S, _Q, M.RELATION, FRIEND_ITEMS_LEN),
-    Feature(N_FRIENDS, _F, _Q, M.RELATION),
     Feature(ITEM_ID, _S, _C, M.ID),
     Feature(ITEM_TEXT, _S, _C, M.TEXT),
     Feature(CATEGORY, _S, _C, M.PROFILE),
     Feature(BRAND, _S, _C, M.PROFILE),
     Feature(PRICE, _F, _C, M.PROFILE),
     Feature(IMAGE, _S, _C, M.IMAGE),
-    Feature(ITEM_POPULARITY, _F, _C, M.BEHAVIOR),
-    Feature(ITEM_CONVERSION, _F, _C, M.BEHAVIOR),
     Feature(NEIGHBOR_ITEM_IDS, _S, _C, M.RELATION, NEIGHBORS_LEN),
-    Feature(N_NEIGHBORS, _F, _C, M.RELATION),
     Feature(LABEL, _F, _L, M.BEHAVIOR),
     Feature(WEIGHT, _F, _L, M.BEHAVIOR),
 )
 
 
-def features(side: Side | None = None) -> tuple[Feature, ...]:
-    """Declared features, all or one side's, in declaration order."""
-    return tuple(f for f in FEATURES if side is None or f.side is side)
+def features(side: Side | None = None, modality: Modality | None = None) -> tuple[Feature, ...]:
+    """Declared features (all, or one side's, or one side's of one modality), in order."""
+    return tuple(
+        f
+        for f in FEATURES
+        if (side is None or f.side is side) and (modality is None or f.modality is modality)
+    )
 
 
 def feature(name: str) -> Feature:
@@ -149,16 +140,70 @@ def feature(name: str) -> Feature:
 QUERY_FEATURES = tuple(f.name for f in features(Side.QUERY))
 CANDIDATE_FEATURES = tuple(f.name for f in features(Side.CANDIDATE))
 LABEL_FEATURES = tuple(f.name for f in features(Side.LABEL))
-# Candidate features that change with time (as of each example's event); the rest is the item's
+# Candidate features an example carries itself (the item it is about); the rest is the item's
 # content, the same in every example of that item, so examples do not repeat it: the trainer
 # gathers it from the transformed catalog.
-DYNAMIC_CANDIDATE_FEATURES = (ITEM_ID, ITEM_POPULARITY, ITEM_CONVERSION)
+DYNAMIC_CANDIDATE_FEATURES = (ITEM_ID,)
+
+# --- Transformed names: what the transform writes and the towers read -------------------------
+
 TEXT_TOKENS_SUFFIX = "_tokens"
+# Days-before-cut-off boundaries of the history recency buckets (fixed: no analyzer needed);
+# the transform writes bucket + 1 (0 = padding), so a recency table has len + 2 rows.
+RECENCY_BOUNDARIES = (1.0 / 24, 1.0, 3.0, 7.0, 14.0, 30.0, 90.0, 365.0)
+# Features that share one vocabulary (and one embedding table in the model).
+ITEM_ID_FEATURES = (ITEM_ID, HIST_ITEM_IDS, FRIEND_ITEM_IDS, NEIGHBOR_ITEM_IDS)
+USER_ID_FEATURES = (USER_ID, FRIEND_IDS)
+TEXT_FEATURES = (USER_TEXT, ITEM_TEXT)
 
 
 def transformed_name(name: str, *, suffix: str = "") -> str:
     """The name a raw feature gets after the transform (``user_id`` -> ``user_id_xf``)."""
     return f"{name}{suffix}_xf"
+
+
+# The TFT vocabulary files (one embedding table each in the model).
+ITEM_VOCAB = "item_id_vocab"
+USER_VOCAB = "user_id_vocab"
+TEXT_VOCAB = "text_vocab"
+CATEGORICAL_VOCAB = "categorical_vocab"
+
+
+def vocabulary_name(feature: str) -> str:
+    """The TFT vocabulary file a raw string feature's ids come from (train sizes tables by it).
+
+    Item ids of every kind share ``ITEM_VOCAB``, user ids ``USER_VOCAB``, both texts
+    ``TEXT_VOCAB``, every small categorical (profile, category, brand, event type)
+    ``CATEGORICAL_VOCAB``.
+    """
+    if feature in ITEM_ID_FEATURES:
+        return ITEM_VOCAB
+    if feature in USER_ID_FEATURES:
+        return USER_VOCAB
+    if feature in TEXT_FEATURES:
+        return TEXT_VOCAB
+    return CATEGORICAL_VOCAB
+
+
+def output_names(feature: str) -> tuple[str, ...]:
+    """The transformed outputs computed from raw ``feature`` (texts: their token ids)."""
+    if feature in TEXT_FEATURES:
+        return (transformed_name(feature, suffix=TEXT_TOKENS_SUFFIX),)
+    return (transformed_name(feature),)
+
+
+USER_TEXT_TOKENS = output_names(USER_TEXT)[0]
+ITEM_TEXT_TOKENS = output_names(ITEM_TEXT)[0]
+
+
+def example_output_names() -> frozenset[str]:
+    """Transformed features written per example: query side, time-varying candidate side, labels.
+
+    The rest of the candidate side (content) is the same for every example of an item; the
+    trainer gathers it from the catalog instead.
+    """
+    names = QUERY_FEATURES + DYNAMIC_CANDIDATE_FEATURES + LABEL_FEATURES
+    return frozenset(out for name in names for out in output_names(name))
 
 
 def raw_feature_spec(side: Side | None = None) -> dict[str, tf.io.FixedLenFeature]:

@@ -1,5 +1,8 @@
-"""Shared fixtures: raw-file writer, the loopback GCS emulator, and keeping benchmarks out of
-ordinary runs.
+"""Shared fixtures: the tiny shop ingested, transformed and trained once per session, the
+raw-file writer, the loopback GCS emulator, and keeping benchmarks out of ordinary runs.
+
+Session outputs (``tiny_data``, ``tiny_examples``, ``tiny_model``) are shared by every module
+that reads them: a test that needs to change one copies it first.
 
 Benchmarks: ``tests/bench`` is collected only when asked for, i.e. when a command-line path
 points into it (``pytest tests/bench``, as ``make bench`` does) or the marker expression names
@@ -29,6 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests import tiny_shop
+
 BENCH_DIR = pathlib.Path(__file__).parent / "bench"
 EMULATOR_START_S = 30.0
 
@@ -45,6 +50,32 @@ def pytest_ignore_collect(collection_path: pathlib.Path, config: pytest.Config) 
         if target == BENCH_DIR.resolve() or BENCH_DIR.resolve() in target.parents:
             return None
     return True
+
+
+# --- the tiny shop, once per session -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The tiny shop ingested at ``tiny_shop.NOW`` (ingest's CLI); read it, never change it."""
+    return tiny_shop.ingest(tmp_path_factory.mktemp("tiny") / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_examples(tiny_data: pathlib.Path) -> dict[str, pathlib.Path]:
+    """``tiny_data`` transformed (transform's CLI, defaults): ``{"data", "examples", "graph"}``."""
+    return tiny_shop.transform(tiny_data, tiny_data.parent)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_examples: dict[str, pathlib.Path]) -> pathlib.Path:
+    """A model trained on ``tiny_examples`` with every modality on (train's CLI, defaults)."""
+    return tiny_shop.train(
+        tiny_examples,
+        tiny_examples["data"].parent / "model",
+        "--epochs",
+        str(tiny_shop.TRAIN_EPOCHS),
+    )
 
 
 # --- raw files ---------------------------------------------------------------------------------

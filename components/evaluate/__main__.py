@@ -10,11 +10,10 @@ import logging
 import os
 import sys
 
-from components.evaluate.config import EvaluateConfig
+from components.evaluate.config import GateOptions
+from components.evaluate.documents import BLESSING_FILE, METRICS_FILE
 from components.evaluate.gates import GateConfigError
 from components.evaluate.job import run
-
-METRICS_FILE, BLESSING_FILE = "metrics.json", "blessing.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,40 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-root", required=True, help="pushed versions: dir or gs://")
     parser.add_argument("--model-name", default="shoprec")
     parser.add_argument("--out", required=True, help="output dir: metrics.json, blessing.json")
-    parser.add_argument("--thresholds", default="{}", help='JSON, e.g. {"recall@50": 0.05}')
-    parser.add_argument("--tolerance", type=float, default=EvaluateConfig.tolerance)
-    parser.add_argument(
-        "--protected-slices",
-        default=",".join(EvaluateConfig.protected_slices),
-        help="comma-separated, e.g. activity=cold,has_social=no ('' for none)",
-    )
-    parser.add_argument("--slice-tolerance", type=float, default=EvaluateConfig.slice_tolerance)
-    parser.add_argument("--force-bless-by", default="", help="who forces a blessing (audited)")
-    parser.add_argument("--force-bless-reason", default="", help="why (required with --by)")
-    parser.add_argument(
-        "--no-beat-baseline", action="store_true", help="do not require beating most-popular"
-    )
-    parser.add_argument(
-        "--max-users",
-        type=int,
-        default=EvaluateConfig.max_users,
-        help="users evaluated at most: a fixed CRC-32 sample (default %(default)s; 0 = all)",
-    )
+    GateOptions.add_arguments(parser.add_argument_group("gate (see components/evaluate/gates.py)"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         extra = dict(item.split("=", 1) for item in args.extra_model)
-        config = EvaluateConfig.from_json(
-            args.thresholds,
-            protected_slices=args.protected_slices,
-            tolerance=args.tolerance,
-            beat_baseline=not args.no_beat_baseline,
-            slice_tolerance=args.slice_tolerance,
-            force_bless_by=args.force_bless_by,
-            force_bless_reason=args.force_bless_reason,
-            max_users=args.max_users,
-        )
-        result = run(
+        config = GateOptions.from_args(args).config()
+        _, blessing = run(
             data_dir=args.data,
             examples_dir=args.examples,
             model_dir=args.model,
@@ -93,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except (GateConfigError, ValueError) as e:
         print(f"evaluate: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result["blessing"], indent=2))
+    print(json.dumps(blessing.as_dict(), indent=2))
     return 0
 
 

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
+from components.evaluate.config import GateOptions
+
 if TYPE_CHECKING:  # importing it at run time is circular inside the kfp executor
     from kfp.dsl.base_component import BaseComponent
 
@@ -18,19 +20,23 @@ def evaluate(
     thresholds: str,
     tolerance: float,
     beat_baseline: bool,
+    protected_slices: str,
+    slice_tolerance: float,
+    force_bless_by: str,
+    force_bless_reason: str,
+    max_users: int,
     metrics: Output[Metrics],
     evaluation: Output[Artifact],
     blessing: Output[Artifact],
-    protected_slices: str = "activity=cold",
-    slice_tolerance: float = 0.02,
-    force_bless_by: str = "",
-    force_bless_reason: str = "",
-    max_users: int = 100_000,
     baseline_model: Input[Model] = None,
     ablation_models: Input[list[Model]] = None,
 ) -> str:
-    """Metrics of the candidate, baselines and the model in service; returns the verdict."""
-    from components.evaluate.component import execute
+    """Metrics of the candidate, baselines and the model in service; returns the verdict.
+
+    The gate's inputs are ``config.GateOptions`` (no defaults here: the pipeline passes its
+    run parameters, whose defaults are GateOptions').
+    """
+    from components.evaluate.component import GateOptions, execute
 
     return execute(
         data,
@@ -38,17 +44,19 @@ def evaluate(
         model,
         model_root,
         model_name,
-        thresholds,
-        tolerance,
-        beat_baseline,
+        GateOptions(
+            thresholds=thresholds,
+            tolerance=tolerance,
+            beat_baseline=beat_baseline,
+            protected_slices=protected_slices,
+            slice_tolerance=slice_tolerance,
+            force_bless_by=force_bless_by,
+            force_bless_reason=force_bless_reason,
+            max_users=max_users,
+        ),
         metrics=metrics,
         evaluation=evaluation,
         blessing=blessing,
-        protected_slices=protected_slices,
-        slice_tolerance=slice_tolerance,
-        force_bless_by=force_bless_by,
-        force_bless_reason=force_bless_reason,
-        max_users=max_users,
         baseline_model=baseline_model,
         ablation_models=ablation_models,
     )
@@ -64,18 +72,11 @@ def execute(
     model: Model,
     model_root: str,
     model_name: str,
-    thresholds: str,
-    tolerance: float,
-    beat_baseline: bool,
+    gate: GateOptions,
     *,
     metrics: Metrics,
     evaluation: Artifact,
     blessing: Artifact,
-    protected_slices: str = "activity=cold",
-    slice_tolerance: float = 0.02,
-    force_bless_by: str = "",
-    force_bless_reason: str = "",
-    max_users: int = 100_000,
     baseline_model: Model | None = None,
     ablation_models: list[Model] | None = None,
 ) -> str:
@@ -85,20 +86,10 @@ def execute(
     (``ranking_auc``, ...), and with ``ablation_models`` the ablation table (``ablation_...``).
     """
     from components.evaluate import ablation, ranking_head
-    from components.evaluate.config import EvaluateConfig
-    from components.evaluate.job import CANDIDATE, run
+    from components.evaluate.documents import CANDIDATE
+    from components.evaluate.job import run
 
-    config = EvaluateConfig.from_json(
-        thresholds,
-        protected_slices=protected_slices,
-        tolerance=tolerance,
-        beat_baseline=beat_baseline,
-        slice_tolerance=slice_tolerance,
-        force_bless_by=force_bless_by,
-        force_bless_reason=force_bless_reason,
-        max_users=max_users,
-    )
-    result = run(
+    doc, verdict = run(
         data_dir=data.path,
         examples_dir=examples.path,
         model_dir=model.path,
@@ -106,32 +97,30 @@ def execute(
         model_name=model_name,
         metrics_path=evaluation.path,
         blessing_path=blessing.path,
-        config=config,
+        config=gate.config(),
         extra_models={ID_ONLY: baseline_model.path} if baseline_model is not None else None,
         ablation_models=[m.path for m in ablation_models or ()],
     )
-    doc = result["metrics"]
-    for name, value in doc["models"].get(CANDIDATE, {}).items():
+    for name, value in doc.models.get(CANDIDATE, {}).items():
         metrics.log_metric(name, value)
-    for name, value in doc["models_warm"].get(CANDIDATE, {}).items():
+    for name, value in doc.models_warm.get(CANDIDATE, {}).items():
         metrics.log_metric(f"warm_{name}", value)
-    head = doc["ranking_head"]["models"].get(CANDIDATE)
-    table = (doc["ablation"] or {}).get("variants", {})
+    head = doc.ranking_head.get("models", {}).get(CANDIDATE)
+    table = (doc.ablation or {}).get("variants", {})
     entries = ranking_head.metric_entries(head) | ablation.metric_entries(table)
     for name, value in entries.items():
         metrics.log_metric(name, value)
-    verdict = result["blessing"]
     blessing.metadata.update(
         {
-            "blessed": verdict["blessed"],
-            "gate_passed": verdict["gate_passed"],
-            "forced": verdict["forced"],
-            "in_service_version": verdict["in_service_version"],
-            "reasons": verdict["reasons"],
+            "blessed": verdict.blessed,
+            "gate_passed": verdict.gate_passed,
+            "forced": verdict.forced,
+            "in_service_version": verdict.in_service_version,
+            "reasons": list(verdict.reasons),
         }
     )
-    evaluation.metadata.update({"eval_users": doc["eval_users"], "catalog": doc["catalog_size"]})
-    return BLESSED if verdict["blessed"] else NOT_BLESSED
+    evaluation.metadata.update({"eval_users": doc.eval_users, "catalog": doc.catalog_size})
+    return BLESSED if verdict.blessed else NOT_BLESSED
 
 
 def build(image: str) -> "BaseComponent":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 from collections.abc import Mapping
+from typing import ClassVar
 
 from components.evaluate.gates import ForceBless, GateConfigError
 from components.evaluate.metrics import DEFAULT_KS
@@ -130,3 +132,100 @@ class EvaluateConfig:
                 s.strip() for s in protected_slices.split(",") if s.strip()
             )
         return cls(thresholds={str(k): float(v) for k, v in thresholds.items()}, **fields)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@dataclasses.dataclass(frozen=True)
+class GateOptions:
+    """The gate's options as they travel: pipeline run parameters, kfp inputs, CLI flags.
+
+    Declared once, with one set of defaults (``EvaluateConfig``'s): ``pipeline.py`` takes its
+    run parameters' defaults and its ``run`` flags from here, evaluate's kfp wrapper and CLI
+    pass them on as one value, and ``config`` turns them into the ``EvaluateConfig`` they mean
+    (checked there). kfp reads a pipeline's and a component's parameters from their Python
+    signatures, so those two list the names again; their defaults come from here.
+
+    Attributes:
+        thresholds: Minimum per metric on all targets, a JSON object (``'{"recall@50": 0.05}'``).
+        tolerance: No regression against the model in service: the lower bound of the paired
+            bootstrap interval of (candidate - in service) must be >= -tolerance.
+        beat_baseline: The candidate must not lose to most-popular on the compared metrics.
+        protected_slices: Comma-separated ``dimension=value`` slices ("" protects none).
+        slice_tolerance: A protected slice fails past this mean drop (and a CI all below 0).
+        force_bless_by: Who forces the blessing of a model that fails the gate (audited).
+        force_bless_reason: Why (both or neither).
+        max_users: Users evaluated at most, a fixed CRC-32 sample (0: all).
+    """
+
+    thresholds: str = "{}"  # EvaluateConfig's: no absolute threshold
+    tolerance: float = EvaluateConfig.tolerance
+    beat_baseline: bool = EvaluateConfig.beat_baseline
+    protected_slices: str = ",".join(EvaluateConfig.protected_slices)
+    slice_tolerance: float = EvaluateConfig.slice_tolerance
+    force_bless_by: str = EvaluateConfig.force_bless_by
+    force_bless_reason: str = EvaluateConfig.force_bless_reason
+    max_users: int = EvaluateConfig.max_users
+
+    HELP: ClassVar[Mapping[str, str]] = {
+        "thresholds": "minimum per metric on all targets, JSON, e.g. '{\"recall@50\": 0.05}'",
+        "tolerance": "no-regression rule: the lower bound of the bootstrap interval of "
+        "(candidate - model in service) must be >= -TOLERANCE on every compared metric",
+        "beat_baseline": "the candidate must not lose to most-popular on the compared metrics",
+        "protected_slices": "comma-separated slices (dimension=value, e.g. "
+        "activity=cold,has_social=no) that must not regress against the model in service; "
+        "'' protects none",
+        "slice_tolerance": "a protected slice fails when its mean drop exceeds this and its "
+        "whole interval is below 0",
+        "force_bless_by": "who forces the blessing of a model that fails the gate (audited in "
+        "the blessing and the pushed manifest; never overrides infra validation); needs "
+        "--force-bless-reason",
+        "force_bless_reason": "why the blessing is forced (with --force-bless-by)",
+        "max_users": "users evaluated at most: a fixed sample, the smallest CRC-32 of the id "
+        "(0 = all)",
+    }
+
+    def config(self, **fields: object) -> EvaluateConfig:
+        """The ``EvaluateConfig`` these options mean (``fields``: its other settings).
+
+        Raises:
+            GateConfigError: an option is invalid (bad thresholds JSON, unknown slice, ...).
+        """
+        return EvaluateConfig.from_json(
+            self.thresholds,
+            protected_slices=self.protected_slices,
+            tolerance=self.tolerance,
+            beat_baseline=self.beat_baseline,
+            slice_tolerance=self.slice_tolerance,
+            force_bless_by=self.force_bless_by,
+            force_bless_reason=self.force_bless_reason,
+            max_users=self.max_users,
+            **fields,
+        )
+
+    @classmethod
+    def add_arguments(cls, parser: argparse._ActionsContainer) -> None:
+        """One flag per option (``--max-users``, ``--beat-baseline/--no-beat-baseline``, ...)."""
+        for field in dataclasses.fields(cls):
+            default = field.default
+            if isinstance(default, bool):
+                parser.add_argument(
+                    _flag(field.name),
+                    action=argparse.BooleanOptionalAction,
+                    default=default,
+                    help=cls.HELP[field.name],
+                )
+            else:
+                parser.add_argument(
+                    _flag(field.name),
+                    type=type(default),
+                    default=default,
+                    help=f"{cls.HELP[field.name]} (default: %(default)s)",
+                )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> GateOptions:
+        """The options ``add_arguments``' flags parsed into."""
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})

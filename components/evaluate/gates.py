@@ -36,7 +36,6 @@ NO_EVAL_USERS = (
     "no eval users (nobody with history before the cut-off and a new item after it): "
     "nothing was measured, not blessed"
 )
-BLESSING_SCHEMA = 2
 
 
 class GateConfigError(ValueError):

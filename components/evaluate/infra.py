@@ -20,7 +20,7 @@ import time
 
 import pyarrow as pa
 
-from components.train.export import OUTPUT_ITEM_IDS, OUTPUT_SCORES, SERVING_SIGNATURE
+from components.train.signatures import OUTPUT_ITEM_IDS, OUTPUT_SCORES, SERVING_SIGNATURE
 
 TIMEOUT_S = 300.0
 BYTES_KEY = "__b64__"

@@ -1,62 +1,59 @@
 """I/O shell of the evaluate stage: candidate, baselines and model in service on one window.
 
-Every model is ranked through its exported SavedModel (see ``ranking``), scored on the same
-users with the same protocol (all targets, warm targets, slices), compared with the model in
-service by a paired bootstrap, infra-validated, and judged by ``gates.decide_blessing``. The
-ranking head (conversion AUC, log loss, base rate) is measured through each export's ranking
-signature on the eval-window examples (``ranking_head``); ablation variants (one modality off)
-are ranked on the same users and tabled against the candidate (``ablation``), not gated. The
-metrics and the blessing are always written; a model that cannot be loaded becomes a reason,
-not a crash.
+Reads the ingested tables and the transform's eval requests and examples, ranks every model
+through its export (``exported.evaluate_model``: the candidate, extra models, ablation variants
+and the model in service fetched from the model root) and most-popular, infra-validates the
+candidate in a fresh process, and hands the rankings to ``judge`` (metrics, comparison, the
+gate, the documents). The metrics and the blessing are always written, the blessing last; a
+model that cannot be used becomes a reason, not a crash.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from components import completion
+from components.evaluate import judge
 from components.evaluate import slices as slicing
-from components.evaluate.ablation import ablation_table, modalities_off, variant_name
-from components.evaluate.bootstrap import Interval, paired_intervals
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.gates import BLESSING_SCHEMA, Comparison, decide_blessing
-from components.evaluate.infra import InfraResult, validate_in_fresh_process
-from components.evaluate.metrics import (
-    METRICS_SCHEMA,
-    USERS,
-    per_user_metrics,
-    ranking_metrics,
+from components.evaluate.documents import (
+    CANDIDATE,
+    IN_SERVICE,
+    MOST_POPULAR,
+    BlessingDocument,
+    MetricsDocument,
+    write,
 )
+from components.evaluate.exported import (
+    ModelUnusable,
+    Outcome,
+    evaluate_model,
+    rank_with_model,
+    variant_of,
+)
+from components.evaluate.infra import InfraResult, validate_in_fresh_process
 from components.evaluate.protocol import (
     EvalSet,
     build_eval_set,
     exclude_history,
     interaction_counts,
     popularity,
+    requests_for,
     sample_users,
     warm_only,
 )
-from components.evaluate.ranking import Rankings, complete_rankings
-from components.evaluate.ranking_head import (
-    RankingHeadError,
-    example_labels,
-    head_metrics,
-    with_catalog_content,
-)
-from components.evaluate.serving import RANKING_SIGNATURE, ServingInputError, ServingModel
+from components.evaluate.ranking_head import with_catalog_content
 from components.ingest import layout
-from components.push import registry
-from components.train.config import SWITCHABLE
-from components.train.export import EMBEDDING, SERVING_DIR, item_embeddings_path
+from components.registry.errors import RegistryError
+from components.registry.model_root import MODEL_SUBDIR, ModelRoot, tree_digest
+from components.train import outputs as train_outputs
 from components.transform.outputs import MANIFEST as TRANSFORM_MANIFEST
 from components.transform.outputs import (
     RAW_EXAMPLES_FILE,
@@ -68,95 +65,6 @@ from schemas import EVENTS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
 from schemas.tables import DST_USER, ITEM_ID, SRC_USER, USER_ID
 
 logger = logging.getLogger(__name__)
-
-CANDIDATE, MOST_POPULAR, IN_SERVICE = "candidate", "most_popular", "in_service"
-# components.train.job.MANIFEST, not imported: that module pulls in tensorflow-transform.
-TRAIN_MANIFEST = "manifest.json"
-
-
-class ModelUnusable(RuntimeError):
-    """A model could not be ranked (not loadable, wrong inputs, inconsistent export)."""
-
-
-def requests_for(requests: pa.Table, users: list[str]) -> pa.Table:
-    """The rows of ``requests`` for ``users``, in that order.
-
-    Raises:
-        ValueError: a user has no request row (transform and ingest disagree).
-    """
-    position = {user: i for i, user in enumerate(requests[USER_ID].to_pylist())}
-    missing = [u for u in users if u not in position]
-    if missing:
-        raise ValueError(f"{len(missing)} eval users have no serving request, e.g. {missing[:3]}")
-    return requests.take(pa.array([position[u] for u in users], type=pa.int64()))
-
-
-def load_model(model_dir: str) -> ServingModel:
-    """The exported SavedModel of a train output.
-
-    Raises:
-        ModelUnusable: it does not load.
-    """
-    try:
-        return ServingModel(os.path.join(model_dir, SERVING_DIR))
-    except OSError as e:
-        raise ModelUnusable(str(e)) from e
-
-
-def rank_with_model(
-    model_dir: str,
-    requests: pa.Table,
-    eval_set: EvalSet,
-    *,
-    depth: int,
-    batch_size: int,
-    model: ServingModel | None = None,
-) -> tuple[list[list[str]], dict]:
-    """Whole-catalog rankings (history removed) of one exported model, and how they were made.
-
-    ``model`` is the already loaded export of ``model_dir`` (loaded here when None).
-
-    Raises:
-        ModelUnusable: the model does not load or serve the requests, or its serving index and
-            exported embeddings disagree.
-    """
-    serving_dir = os.path.join(model_dir, SERVING_DIR)
-    try:
-        model = model or ServingModel(serving_dir)
-        top_ids, top_scores = model.top_k(requests, batch_size=batch_size)
-    except (OSError, ServingInputError) as e:
-        raise ModelUnusable(str(e)) from e
-    emb_path = item_embeddings_path(model_dir)
-    if not (model.has_query_embedding and os.path.isfile(emb_path)):
-        # An older export: rank from the serving top-K alone (lists may be cut short).
-        ranked = [
-            exclude_history(r, h, depth=depth)
-            for r, h in zip(top_ids, eval_set.history, strict=True)
-        ]
-        short = sum(len(r) < depth for r in ranked)
-        return ranked, {"source": "serving top-K only", "short_lists": short}
-    items = pq.read_table(emb_path)
-    item_embeddings = np.asarray(items[EMBEDDING].to_pylist(), dtype=np.float32)
-    queries = model.query_embeddings(requests, batch_size=batch_size)
-    out: Rankings = complete_rankings(
-        top_ids,
-        top_scores,
-        queries,
-        items[ITEM_ID].to_pylist(),
-        item_embeddings,
-        eval_set.history,
-        depth=depth,
-    )
-    if out.inconsistent_users:
-        raise ModelUnusable(
-            f"{serving_dir}: serving top-K disagrees with {emb_path} for "
-            f"{out.inconsistent_users} users (max score gap {out.max_score_gap:.3g})"
-        )
-    return out.ranked, {
-        "source": "serving top-K + query_embedding . item embeddings",
-        "completed_past_top_k": out.completed,
-        "max_score_gap": out.max_score_gap,
-    }
 
 
 def read_eval_examples(
@@ -184,50 +92,6 @@ def read_eval_examples(
         return None, doc | {"problem": f"no catalog at {catalog_path}: ranking head not measured"}
     rows, missing = with_catalog_content(rows, pq.read_table(catalog_path))
     return rows, doc | {"examples": rows.num_rows, "items_not_in_catalog": missing}
-
-
-def score_ranking_head(model: ServingModel, rows: pa.Table, *, batch_size: int) -> dict:
-    """The ranking head of ``model`` on labelled feature ``rows`` (``HeadMetrics.as_dict()``).
-
-    Raises:
-        ModelUnusable: the export has no usable ranking signature, or the head cannot be
-            measured (the message says why).
-    """
-    if not model.has_ranking:
-        raise ModelUnusable(
-            f"{model.path} has no {RANKING_SIGNATURE!r} signature (exported without the ranking "
-            "head, or before it was exported): ranking head not measured"
-        )
-    try:
-        probabilities = model.conversion_probabilities(rows, batch_size=batch_size)
-        return head_metrics(example_labels(rows), probabilities).as_dict()
-    except (ServingInputError, RankingHeadError) as e:
-        raise ModelUnusable(str(e)) from e
-
-
-def variant_of(model_dir: str) -> tuple[str, list[str]]:
-    """``(variant name, modalities off)`` of a train output, from its manifest.
-
-    Raises:
-        ModelUnusable: no readable train manifest with the modalities it trained with.
-    """
-    path = os.path.join(model_dir, TRAIN_MANIFEST)
-    try:
-        with open(path) as f:
-            on = json.load(f)["config"]["modalities"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelUnusable(f"{path}: no train manifest naming its modalities ({e})") from e
-    switchable = [m.value for m in SWITCHABLE]
-    return variant_name(on, switchable=switchable), modalities_off(on, switchable=switchable)
-
-
-def _means(per_user: Mapping[str, np.ndarray]) -> dict[str, float]:
-    return {n: float(v.mean()) if len(v) else 0.0 for n, v in per_user.items()}
-
-
-def _subset(ranked: list[list[str]], eval_set: EvalSet, keep: EvalSet) -> list[list[str]]:
-    position = {u: i for i, u in enumerate(eval_set.users)}
-    return [ranked[position[u]] for u in keep.users]
 
 
 def _read_inputs(data_dir: str, *, max_users: int) -> dict:
@@ -274,16 +138,17 @@ def _in_service_dir(
 ) -> tuple[str | None, str | None, str | None]:
     """``(version, local dir, problem)`` of the model in service."""
     try:
-        version = registry.read_latest(model_root, model_name)
+        root = ModelRoot(model_root)
+        version = root.read_latest(model_name)
     except (OSError, UnicodeDecodeError) as e:
         return None, None, f"model in service unreadable at {model_root} ({e})"
     if version is None:
         return None, None, None
     try:
-        home = registry.fetch_version(model_root, model_name, version, scratch)
-    except (registry.PushError, OSError) as e:
+        home = root.fetch_version(model_name, version, scratch)
+    except (RegistryError, OSError) as e:
         return version, None, str(e)
-    return version, os.path.join(home, registry.MODEL_SUBDIR), None
+    return version, os.path.join(home, MODEL_SUBDIR), None
 
 
 def run(
@@ -298,7 +163,7 @@ def run(
     config: EvaluateConfig,
     extra_models: Mapping[str, str] | None = None,
     ablation_models: Sequence[str] = (),
-) -> dict:
+) -> tuple[MetricsDocument, BlessingDocument]:
     """Evaluate the candidate against baselines and the model in service; decide blessing.
 
     Args:
@@ -318,7 +183,7 @@ def run(
             ``ablation``, not gated. Empty: no table (``ablation`` is None).
 
     Returns:
-        ``{"metrics": ..., "blessing": ...}`` as written.
+        ``(metrics, blessing)`` as written (``documents``).
     """
     completion.require(data_dir, layout.MANIFEST, stage="ingest")
     completion.require(examples_dir, TRANSFORM_MANIFEST, stage="transform")
@@ -333,6 +198,39 @@ def run(
     requests = requests_for(all_requests, eval_set.users)
     catalog = set(items[ITEMS.key[0]].to_pylist())
     depth = max(config.ks)
+    head_rows, head_doc = read_eval_examples(examples_dir, sample)
+
+    def outcome(directory: str, *, trained_here: bool = True) -> Outcome:
+        return evaluate_model(
+            directory,
+            requests,
+            eval_set,
+            head_rows,
+            depth=depth,
+            batch_size=config.batch_size,
+            trained_here=trained_here,
+        )
+
+    outcomes = {CANDIDATE: outcome(model_dir)}
+    popular = [exclude_history(tables["popular"], h, depth=depth) for h in eval_set.history]
+    outcomes[MOST_POPULAR] = Outcome(popular, {"source": "train-window interaction counts"})
+    for name, directory in sorted((extra_models or {}).items()):
+        outcomes[name] = outcome(directory)
+    variant_ranked, variant_off, variant_problems = _rank_variants(
+        ablation_models, requests, eval_set, depth=depth, batch_size=config.batch_size
+    )
+    with tempfile.TemporaryDirectory(prefix="in-service-") as scratch:
+        version, serving_home, problem = _in_service_dir(model_root, model_name, scratch)
+        if serving_home is not None:
+            outcomes[IN_SERVICE] = outcome(serving_home, trained_here=False)
+    for name, got in outcomes.items():
+        if got.problem is not None:
+            logger.warning("model unusable name=%s reason=%s", name, got.problem)
+        if got.head_problem is not None:
+            logger.info("ranking head not measured name=%s reason=%s", name, got.head_problem)
+    ranked = {n: o.ranked for n, o in outcomes.items() if o.ranked is not None}
+    unavailable = {n: o.problem for n, o in outcomes.items() if o.problem is not None}
+
     pieces = slicing.user_slices(
         eval_set,
         activity=interaction_counts(before),
@@ -345,147 +243,42 @@ def run(
         category=slicing.item_categories(items),
         with_image=slicing.items_with_image(items),
     )
-
-    ranked: dict[str, list[list[str]]] = {}
-    how: dict[str, dict] = {}
-    unavailable: dict[str, str] = {}
-    head_rows, head_doc = read_eval_examples(examples_dir, sample)
-    heads: dict[str, dict] = {}
-    heads_unavailable: dict[str, str] = {}
-
-    def try_rank(name: str, directory: str, *, trained_here: bool = True) -> None:
-        try:
-            if trained_here:  # a train output (a pushed version is checked by its digests)
-                try:
-                    completion.require(directory, TRAIN_MANIFEST, stage="train")
-                except completion.IncompleteOutput as e:
-                    raise ModelUnusable(str(e)) from e
-            model = load_model(directory)
-            ranked[name], how[name] = rank_with_model(
-                directory,
-                requests,
-                eval_set,
-                depth=depth,
-                batch_size=config.batch_size,
-                model=model,
-            )
-        except ModelUnusable as e:
-            unavailable[name] = str(e)
-            logger.warning("model unusable name=%s reason=%s", name, e)
-            return
-        if head_rows is not None:
-            try:
-                heads[name] = score_ranking_head(model, head_rows, batch_size=config.batch_size)
-            except ModelUnusable as e:
-                heads_unavailable[name] = str(e)
-                logger.info("ranking head not measured name=%s reason=%s", name, e)
-
-    try_rank(CANDIDATE, model_dir)
-    popular = tables["popular"]
-    ranked[MOST_POPULAR] = [exclude_history(popular, h, depth=depth) for h in eval_set.history]
-    how[MOST_POPULAR] = {"source": "train-window interaction counts"}
-    for name, directory in sorted((extra_models or {}).items()):
-        try_rank(name, directory)
-    variant_ranked, variant_off, variant_problems = _rank_variants(
-        ablation_models, requests, eval_set, depth=depth, batch_size=config.batch_size
+    scores = judge.score(
+        ranked, eval_set, warm_set, pieces, catalog_size=len(catalog), ks=config.ks
     )
-    with tempfile.TemporaryDirectory(prefix="in-service-") as scratch:
-        version, serving_home, problem = _in_service_dir(model_root, model_name, scratch)
-        if serving_home is not None:
-            try_rank(IN_SERVICE, serving_home, trained_here=False)
-    if problem is None and IN_SERVICE in unavailable:
-        problem = unavailable[IN_SERVICE]
-    if problem is not None:
-        problem = (
-            f"model in service {version or '?'} cannot be re-evaluated ({problem}): "
-            "judged on thresholds alone"
-        )
-
-    models, warm, per_user = {}, {}, {}
-    for name, lists in ranked.items():
-        models[name] = ranking_metrics(
-            lists, eval_set.targets, catalog_size=len(catalog), ks=config.ks
-        )
-        warm[name] = ranking_metrics(
-            _subset(lists, eval_set, warm_set),
-            warm_set.targets,
-            catalog_size=len(catalog),
-            ks=config.ks,
-        )
-        per_user[name] = per_user_metrics(lists, eval_set.targets, ks=config.ks)
-    slice_docs, slice_per_user = {}, {}
-    for piece in pieces:
-        slice_per_user[piece.name] = {
-            name: slicing.slice_per_user(lists, eval_set, piece, ks=config.ks)
-            for name, lists in ranked.items()
-        }
-        slice_docs[piece.name] = {
-            USERS: len(piece.users),
-            "models": {n: _means(v) for n, v in slice_per_user[piece.name].items()},
-        }
-
     comparison = None
     if CANDIDATE in ranked and IN_SERVICE in ranked and eval_set.users:
-        comparison = _compare(per_user, slice_per_user, config, version or "?")
+        comparison = judge.compare(scores, config, version or "?")
     infra = _infra(model_dir, all_requests, catalog, config) if CANDIDATE in ranked else None
-    candidate = models.get(CANDIDATE)
-    if candidate is None:
-        blessing = decide_blessing(
-            {},
-            thresholds={},
-            compared=(),
-            tolerance=config.tolerance,
-            infra=(False, f"candidate unusable: {unavailable[CANDIDATE]}"),
-        )
-    else:
-        blessing = decide_blessing(
-            candidate,
-            thresholds=config.thresholds,
-            compared=config.compared,
-            tolerance=config.tolerance,
-            baseline=models[MOST_POPULAR] if config.beat_baseline else None,
-            comparison=comparison,
-            in_service_problem=problem,
-            slice_users={
-                p: slice_docs[p][USERS] for p in config.protected_slices if p in slice_docs
+    blessing = judge.decide(
+        scores,
+        config,
+        comparison=comparison,
+        in_service_problem=judge.in_service_problem(version, problem, unavailable),
+        infra=infra,
+        unavailable=unavailable,
+        eval_users=len(eval_set.users),
+    )
+    metrics = judge.metrics_document(
+        scores,
+        schema_version=SCHEMA_VERSION,
+        eval_set=eval_set,
+        warm_set=warm_set,
+        catalog_size=len(catalog),
+        in_service_version=version,
+        protocol=judge.protocol_doc(config, sampled=None if sample is None else len(sample)),
+        comparison=comparison,
+        how={n: o.how for n, o in outcomes.items() if o.how is not None},
+        unavailable=unavailable,
+        ranking_head={
+            **head_doc,
+            "models": {n: o.head for n, o in outcomes.items() if o.head is not None},
+            "unavailable": {
+                n: o.head_problem for n, o in outcomes.items() if o.head_problem is not None
             },
-            slice_tolerance=config.slice_tolerance,
-            min_slice_users=config.min_slice_users,
-            infra=None if infra is None else (infra.ok, infra.detail),
-            force=config.force,
-            eval_users=len(eval_set.users),
-        )
-    metrics = {
-        "metrics_schema": METRICS_SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "eval_users": len(eval_set.users),
-        "warm_eval_users": len(warm_set.users),
-        "catalog_size": len(catalog),
-        "in_service_version": version,
-        "protocol": {
-            "ks": list(config.ks),
-            "cold_max": config.cold_max,
-            "heavy_min": config.heavy_min,
-            "targets": "items after the cut-off not seen before it; seen items never ranked",
-            "warm": "targets cut to items with a train-window event",
-            "max_users": config.max_users,
-            "users": (
-                "every user with eval-window events"
-                if sample is None
-                else f"a fixed sample of {len(sample)} users with eval-window events "
-                "(smallest CRC-32 of the id)"
-            ),
         },
-        "models": models,
-        "models_warm": warm,
-        "slices": slice_docs,
-        "comparisons": _comparison_doc(comparison),
-        "ranking": how,
-        "unavailable": unavailable,
-        "ranking_head": {**head_doc, "models": heads, "unavailable": heads_unavailable},
-        "ablation": _ablation_doc(
-            models.get(CANDIDATE),
-            warm.get(CANDIDATE),
+        ablation=judge.ablation_doc(
+            scores,
             variant_ranked,
             variant_off,
             variant_problems,
@@ -496,25 +289,18 @@ def run(
         )
         if ablation_models
         else None,
-    }
-    verdict = {
-        "blessing_schema": BLESSING_SCHEMA,
-        **blessing.as_dict(),
-        "in_service_version": version,
-        "model_digest": registry.tree_digest(model_dir) if os.path.isdir(model_dir) else None,
-        "infra": None if infra is None else infra.as_dict(),
-        "thresholds": dict(config.thresholds),
-        "compared": list(config.compared),
-        "tolerance": config.tolerance,
-        "protected_slices": list(config.protected_slices),
-        "slice_tolerance": config.slice_tolerance,
-        "confidence": config.confidence,
-        "bootstrap_resamples": config.bootstrap_resamples,
-    }
+    )
+    verdict = judge.blessing_document(
+        blessing,
+        config,
+        in_service_version=version,
+        model_digest=tree_digest(model_dir) if os.path.isdir(model_dir) else None,
+        infra=infra,
+    )
     for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):  # blessing last
-        completion.write_manifest(path, doc)
+        write(path, doc)
     logger.info("evaluate done users=%d blessed=%s", len(eval_set.users), blessing.blessed)
-    return {"metrics": metrics, "blessing": verdict}
+    return metrics, verdict
 
 
 def _rank_variants(
@@ -542,82 +328,6 @@ def _rank_variants(
     return ranked, off, problems
 
 
-def _ablation_doc(
-    candidate: Mapping[str, float] | None,
-    candidate_warm: Mapping[str, float] | None,
-    ranked: Mapping[str, list[list[str]]],
-    off: Mapping[str, list[str]],
-    problems: Mapping[str, str],
-    *,
-    eval_set: EvalSet,
-    warm_set: EvalSet,
-    catalog_size: int,
-    ks: Sequence[int],
-) -> dict:
-    doc: dict = {
-        "rule": "reported, not gated; drop = candidate - variant (positive: the modality helps)",
-        "users": len(eval_set.users),
-        "warm_users": len(warm_set.users),
-        "modalities_off": dict(off),
-        "unavailable": dict(problems),
-        "variants": {},
-    }
-    if candidate is None or candidate_warm is None:
-        doc["problem"] = "the candidate could not be ranked: no table"
-        return doc
-    variants = {
-        name: ranking_metrics(lists, eval_set.targets, catalog_size=catalog_size, ks=ks)
-        for name, lists in ranked.items()
-    }
-    variants_warm = {
-        name: ranking_metrics(
-            _subset(lists, eval_set, warm_set), warm_set.targets, catalog_size=catalog_size, ks=ks
-        )
-        for name, lists in ranked.items()
-    }
-    doc["variants"] = ablation_table(candidate, candidate_warm, variants, variants_warm, ks=ks)
-    return doc
-
-
-def _compare(
-    per_user: Mapping[str, Mapping[str, np.ndarray]],
-    slice_per_user: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
-    config: EvaluateConfig,
-    version: str,
-) -> Comparison:
-    settings = {
-        "resamples": config.bootstrap_resamples,
-        "seed": config.bootstrap_seed,
-        "confidence": config.confidence,
-    }
-    headline = paired_intervals(
-        per_user[CANDIDATE], per_user[IN_SERVICE], config.compared, **settings
-    )
-    protected = {}
-    for piece in config.protected_slices:
-        values = slice_per_user.get(piece)
-        if values and len(values[CANDIDATE][config.compared[0]]):
-            protected[piece] = paired_intervals(
-                values[CANDIDATE], values[IN_SERVICE], config.compared, **settings
-            )
-    return Comparison(version=version, headline=headline, slices=protected)
-
-
-def _comparison_doc(comparison: Comparison | None) -> dict | None:
-    if comparison is None:
-        return None
-
-    def doc(intervals: Mapping[str, Interval]) -> dict:
-        return {n: i.as_dict() for n, i in intervals.items()}
-
-    return {
-        "against": IN_SERVICE,
-        "version": comparison.version,
-        "headline": doc(comparison.headline),
-        "slices": {p: doc(v) for p, v in comparison.slices.items()},
-    }
-
-
 def _infra(
     model_dir: str, requests: pa.Table, catalog: set[str], config: EvaluateConfig
 ) -> InfraResult | None:
@@ -626,4 +336,4 @@ def _infra(
     sample = requests.slice(0, config.infra_requests)
     if sample.num_rows == 0:
         return InfraResult(False, "no serving request to validate with", 0.0)
-    return validate_in_fresh_process(os.path.join(model_dir, SERVING_DIR), sample, catalog=catalog)
+    return validate_in_fresh_process(train_outputs.serving_dir(model_dir), sample, catalog=catalog)

@@ -14,9 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 
 DEFAULT_KS = (10, 20, 50, 100)
-# Layout version of evaluate's metrics JSON; push refuses other versions. 2: warm, slices,
-# comparisons (1 was the skeleton's models-only file, which had no such field).
-METRICS_SCHEMA = 2
 PER_USER = ("recall", "ndcg", "hit_rate")
 MRR = "mrr"
 USERS = "users"

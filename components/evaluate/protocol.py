@@ -119,3 +119,16 @@ def exclude_history(ranked: Sequence[str], history: set[str], *, depth: int) -> 
             if len(out) == depth:
                 break
     return out
+
+
+def requests_for(requests: pa.Table, users: list[str]) -> pa.Table:
+    """The rows of ``requests`` for ``users``, in that order.
+
+    Raises:
+        ValueError: a user has no request row (transform and ingest disagree).
+    """
+    position = {user: i for i, user in enumerate(requests[USER_ID].to_pylist())}
+    missing = [u for u in users if u not in position]
+    if missing:
+        raise ValueError(f"{len(missing)} eval users have no serving request, e.g. {missing[:3]}")
+    return requests.take(pa.array([position[u] for u in users], type=pa.int64()))

@@ -4,7 +4,7 @@ The head predicts whether a (user, item) pair converts (purchase, cart or a good
 ``components.transform.examples.labels``). Each eval-window example is a user's first
 interaction with an item, with query features as of that moment; its label says whether the
 pair converted within the window. The probabilities come from the exported model's ranking
-signature (``serving.ServingModel.conversion_probabilities``), never from the training model.
+signature (``components.exported_model``), never from the training model.
 
 Eval examples carry placeholders for an item's static content (the trainer gathers it from the
 catalog); ``with_catalog_content`` fills it from the raw catalog rows, as serving would see the

@@ -1,6 +1,6 @@
 """Parse chunks of JSONL lines or CSV records into Arrow, one bad line never losing its chunk.
 
-Pure: bytes in, ``RawBatch`` out (``storage`` reads the bytes). The fast path hands the whole chunk
+Pure: bytes in, ``RawBatch`` out (``readers`` reads the bytes). The fast path hands the whole chunk
 to ``pyarrow.json`` / ``pyarrow.csv``; only a chunk that fails is parsed again line by line, and
 the lines that fail there become ``malformed`` rows.
 """

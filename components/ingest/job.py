@@ -20,13 +20,13 @@ import numpy as np
 import pyarrow as pa
 
 import schemas
-from components.ingest import layout, privacy, quality, storage
+from components.ingest import layout, listing, privacy, quality, readers, sinks
 from components.ingest.config import IngestConfig
 from components.ingest.dedup import SeenKeys
 from components.ingest.errors import IngestConfigError, IngestError, InputNotFoundError
 from components.ingest.formats import RawBatch
 from components.ingest.quarantine import QUARANTINE_SCHEMA, quarantine_records, records_table
-from components.ingest.rules import Reason
+from components.ingest.reasons import Reason
 from components.ingest.split import quantile_cutoffs, split_by_time
 from components.ingest.validate import finish_batch, prepare_batch
 from components.progress import Progress
@@ -71,16 +71,16 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         IngestConfigError: the cut-offs end up reversed.
     """
     now = config.now or dt.datetime.now(dt.UTC)
-    inputs = storage.find_inputs(input_uri, format=config.format)
+    inputs = listing.find_inputs(input_uri, format=config.format)
     missing = [name for name in REQUIRED_TABLES if name not in inputs]
     if missing:
         wanted = ", ".join(f"{input_uri.rstrip('/')}/{m}[.ext|/part-*]" for m in missing)
         raise InputNotFoundError(f"required table(s) {missing} not found: expected {wanted}")
     out = pathlib.Path(out_dir)
-    storage.ensure_dir(out)
+    sinks.ensure_dir(out)
     # Uncommitted first: a rerun killed part-way must not leave an older manifest vouching for
     # files it was replacing (the manifest is written again last; see components.completion).
-    storage.remove(out / layout.MANIFEST)
+    sinks.remove(out / layout.MANIFEST)
     key = config.pseudonym_key
     pseudonyms = privacy.Pseudonyms(key) if key is not None else None
     referenced = {(t, c) for table in schemas.TABLES for _, t, c in table.foreign_keys()}
@@ -129,7 +129,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         results[table.name] = result
         reports[table.name] = {
             "present": bool(files),
-            "files": [storage.relative(f.uri, input_uri) for f in files],
+            "files": [listing.relative(f.uri, input_uri) for f in files],
             **table_quality.report(
                 read=result.read,
                 by_reason=dict(result.by_reason),
@@ -148,7 +148,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
                 items=results[schemas.ITEMS.name].valid,
                 users=results[schemas.USERS.name].valid,
             )
-    storage.remove_dir(out / STAGING_DIR)
+    sinks.remove_dir(out / STAGING_DIR)
     train_end, eval_end = cutoffs if cutoffs else (now, now)
     manifest = {
         "schema_version": schemas.SCHEMA_VERSION,
@@ -193,9 +193,9 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         "privacy": {"pseudonymized": manifest["pseudonymized"], "scrubbed": manifest["scrubbed"]},
         "tables": reports,
     }
-    storage.write_json(out / layout.QUALITY_JSON, report)
-    storage.write_text(out / layout.QUALITY_MD, quality.render_markdown(report))
-    storage.write_json(out / layout.MANIFEST, manifest)
+    sinks.write_json(out / layout.QUALITY_JSON, report)
+    sinks.write_text(out / layout.QUALITY_MD, quality.render_markdown(report))
+    sinks.write_json(out / layout.MANIFEST, manifest)
     if config.pseudonym_key is None:
         logger.warning(
             "pseudonymized=false: no key (%s or %s); user ids are kept as they are in the input",
@@ -219,7 +219,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
 
 def _ingest_table(
     table: schemas.Table,
-    files: list[storage.InputFile],
+    files: list[listing.InputFile],
     target: pathlib.Path,
     out: pathlib.Path,
     *,
@@ -233,10 +233,10 @@ def _ingest_table(
     """Validate every file of one table; valid rows to ``target``, bad ones to quarantine."""
     # The staging file is read back once and deleted: Arrow IPC, no Parquet encoding.
     if target.parent.name == STAGING_DIR:
-        sink = storage.ArrowSink(target, table.arrow_schema())
+        sink = sinks.ArrowSink(target, table.arrow_schema())
     else:
-        sink = storage.ParquetSink(target, table.arrow_schema())
-    quarantine = storage.ParquetSink(layout.quarantine_path(out, table.name), QUARANTINE_SCHEMA)
+        sink = sinks.ParquetSink(target, table.arrow_schema())
+    quarantine = sinks.ParquetSink(layout.quarantine_path(out, table.name), QUARANTINE_SCHEMA)
     state = _TableState(
         table, sink, quarantine, ids=ids, ts_out=ts_out, config=config, pseudonyms=pseudonyms
     )
@@ -247,8 +247,8 @@ def _ingest_table(
             # duplicate check and the writes follow in input order on this thread.
             pending: collections.deque = collections.deque()
             for source in files:
-                raws = storage.iter_batches(source, table, batch_rows=config.batch_rows)
-                for raw in storage.prefetch(raws):
+                raws = readers.iter_batches(source, table, batch_rows=config.batch_rows)
+                for raw in readers.prefetch(raws):
                     future = pool.submit(prepare_batch, raw.parts, table, now=now, known=known)
                     pending.append((source, raw, future))
                     if len(pending) > WORKERS:
@@ -275,8 +275,8 @@ class _TableState:
     def __init__(
         self,
         table: schemas.Table,
-        sink: storage.ParquetSink | storage.ArrowSink,
-        quarantine: storage.ParquetSink,
+        sink: sinks.ParquetSink | sinks.ArrowSink,
+        quarantine: sinks.ParquetSink,
         *,
         ids: dict[str, list[pa.Array]],
         ts_out: list[np.ndarray] | None,
@@ -296,7 +296,7 @@ class _TableState:
 
     def finish(
         self,
-        source: storage.InputFile,
+        source: listing.InputFile,
         raw: RawBatch,
         prepared: concurrent.futures.Future,
     ) -> int:
@@ -374,19 +374,19 @@ def _split_staged(
     table: schemas.Table,
     cutoffs: tuple[dt.datetime, dt.datetime],
 ) -> dict[str, int]:
-    sinks = {
-        split: storage.ParquetSink(layout.table_path(out, table.name, split), table.arrow_schema())
+    by_split = {
+        split: sinks.ParquetSink(layout.table_path(out, table.name, split), table.arrow_schema())
         for split in layout.TIME_SPLITS
     }
     try:
-        for batch in storage.prefetch(storage.read_arrow_batches(staged)):
+        for batch in readers.prefetch(sinks.read_arrow_batches(staged)):
             parts = split_by_time(
                 batch, time_column=table.time_column, train_end=cutoffs[0], eval_end=cutoffs[1]
             )
             for split, rows in parts.items():
-                sinks[split].write(rows)
+                by_split[split].write(rows)
     finally:
-        for sink in sinks.values():
+        for sink in by_split.values():
             sink.close()
-    storage.remove(staged)
-    return {split: sink.rows for split, sink in sinks.items()}
+    sinks.remove(staged)
+    return {split: sink.rows for split, sink in by_split.items()}

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from components.ingest.errors import IngestConfigError
-from components.ingest.rules import DETAIL_VALUE_CHARS
+from components.ingest.reasons import DETAIL_VALUE_CHARS
 from schemas import Role, Table
 
 KEY_ENV = "SHOPREC_PSEUDONYM_KEY"
@@ -354,7 +354,7 @@ def _replace_ids(detail: str, seen: Mapping[str, str]) -> str:
     """``detail`` with every raw id in ``seen`` (and its shortened repr) replaced as a token."""
     for raw in sorted(seen, key=len, reverse=True):
         shown = repr(raw)
-        if len(shown) > DETAIL_VALUE_CHARS:  # rules._show cuts long values with "..."
+        if len(shown) > DETAIL_VALUE_CHARS:  # reasons.show_value cuts long values with "..."
             detail = detail.replace(shown[: DETAIL_VALUE_CHARS - 3] + "...", repr(seen[raw]))
         detail = re.sub(rf"(?<!\w){re.escape(raw)}(?!\w)", seen[raw], detail)
     return detail

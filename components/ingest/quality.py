@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from components.ingest.rules import Reason
+from components.ingest.reasons import Reason
 from schemas import Role, Table
 
 DISTINCT_ROLES = (Role.USER_ID, Role.ITEM_ID, Role.CATEGORICAL)

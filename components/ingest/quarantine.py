@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from components.ingest.rules import Finding, Reason
+from components.ingest.reasons import Finding, Reason
 
 TRUNCATED = "...[truncated]"
 

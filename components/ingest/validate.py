@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from components.ingest import dedup, rules
+from components.ingest import coercion, dedup, rules
 from components.ingest.quarantine import Verdict, judge
-from components.ingest.rules import Finding, Reason
+from components.ingest.reasons import Finding, Reason
 from schemas import Table
 
 
@@ -62,7 +62,7 @@ def prepare_batch(
         now: Later timestamps are ``future_timestamp``.
         known: Valid ids per reference (``"users.user_id"``) for the foreign-key checks.
     """
-    coerced = rules.coerce_batch(raw, table)
+    coerced = coercion.coerce_batch(raw, table)
     findings = coerced.findings + rules.check_batch(coerced, table, now=now, known=known)
     passing = np.ones(coerced.table.num_rows, dtype=bool)
     for finding in findings:

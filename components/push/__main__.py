@@ -11,13 +11,16 @@ import logging
 import os
 import sys
 
+from components.evaluate.documents import BLESSING_FILE, METRICS_FILE
 from components.ingest import layout
-from components.push import registry
 from components.push.job import run
+from components.push.publish import write_latest
+from components.registry.errors import RegistryError
+from components.registry.model_root import ModelRoot
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch the subcommand; a push error exits 2 with its message."""
+    """Dispatch the subcommand; a push or model-root error exits 2 with its message."""
     parser = argparse.ArgumentParser(
         prog="python -m components.push",
         description=__doc__,
@@ -41,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "push":
             manifest = run(
                 model_dir=args.model,
-                metrics_path=os.path.join(args.evaluation, "metrics.json"),
-                blessing_path=os.path.join(args.evaluation, "blessing.json"),
+                metrics_path=os.path.join(args.evaluation, METRICS_FILE),
+                blessing_path=os.path.join(args.evaluation, BLESSING_FILE),
                 data_manifest_path=os.path.join(args.data, layout.MANIFEST),
                 model_root=args.model_root,
                 model_name=args.model_name,
@@ -50,15 +53,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(manifest, indent=2))
         elif args.command == "list":
-            latest = registry.read_latest(args.model_root, args.model_name)
-            for version in registry.list_versions(args.model_root, args.model_name):
+            root = ModelRoot(args.model_root)
+            latest = root.read_latest(args.model_name)
+            for version in root.list_versions(args.model_name):
                 print(f"{'*' if version == latest else ' '} {version}")
-            for version in registry.incomplete_versions(args.model_root, args.model_name):
+            for version in root.incomplete_versions(args.model_name):
                 print(f"  {version} (incomplete: never served)")
         else:
-            registry.write_latest(args.model_root, args.model_name, args.to)
+            write_latest(ModelRoot(args.model_root), args.model_name, args.to)
             print(f"LATEST -> {args.to}")
-    except registry.PushError as e:
+    except RegistryError as e:
         print(f"push: {e}", file=sys.stderr)
         return 2
     return 0

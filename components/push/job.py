@@ -7,10 +7,18 @@ import importlib.metadata
 import json
 import logging
 
-from components.evaluate.gates import BLESSING_SCHEMA
-from components.evaluate.metrics import METRICS_SCHEMA
-from components.push import registry
+from components.evaluate.documents import (
+    METRICS_SCHEMA,
+    BlessingDocument,
+    DocumentError,
+    MetricsDocument,
+    read_blessing,
+    read_metrics,
+)
 from components.push.errors import PushError, StaleInput
+from components.push.publish import new_version, publish
+from components.registry import store as stores
+from components.registry.model_root import ModelRoot, tree_digest
 from schemas import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
@@ -31,39 +39,34 @@ def _read_json(path: str, what: str) -> dict:
     return doc
 
 
-def check_inputs(
-    blessing: dict, metrics: dict, *, model_digest: str, paths: tuple[str, str]
-) -> None:
-    """Refuse a push whose evaluate documents are not for this model or from another schema.
+def read_inputs(
+    blessing_path: str, metrics_path: str, *, model_digest: str
+) -> tuple[BlessingDocument, MetricsDocument]:
+    """Evaluate's documents, refused unless they bless this very model in today's layout.
 
     Args:
-        blessing: Evaluate's blessing.
-        metrics: Evaluate's metrics.
-        model_digest: ``registry.tree_digest`` of the model directory about to be pushed.
-        paths: ``(blessing_path, metrics_path)`` for the messages.
+        blessing_path: Evaluate's blessing.
+        metrics_path: Evaluate's metrics.
+        model_digest: ``model_root.tree_digest`` of the model directory about to be pushed.
 
     Raises:
         NotBlessed: the blessing is negative.
-        StaleInput: a document is from an older schema, or the blessing is for another model.
+        StaleInput: a document is unreadable or of another version (``documents``), or the
+            blessing is for another model.
     """
-    blessing_path, metrics_path = paths
-    if blessing.get("blessing_schema") != BLESSING_SCHEMA:
+    try:
+        blessing = read_blessing(blessing_path)
+        if not blessing.blessed:
+            raise NotBlessed(f"{blessing_path}: not blessed ({'; '.join(blessing.reasons)})")
+        metrics = read_metrics(metrics_path)
+    except DocumentError as e:
+        raise StaleInput(str(e)) from e
+    if blessing.model_digest != model_digest:
         raise StaleInput(
-            f"{blessing_path}: blessing schema {blessing.get('blessing_schema')!r}, this push "
-            f"reads {BLESSING_SCHEMA}; re-run evaluate"
-        )
-    if not blessing.get("blessed"):
-        raise NotBlessed(f"{blessing_path}: not blessed ({'; '.join(blessing.get('reasons', []))})")
-    if metrics.get("metrics_schema") != METRICS_SCHEMA:
-        raise StaleInput(
-            f"{metrics_path}: metrics schema {metrics.get('metrics_schema')!r}, this push reads "
-            f"{METRICS_SCHEMA}; re-run evaluate"
-        )
-    if blessing.get("model_digest") != model_digest:
-        raise StaleInput(
-            f"{blessing_path}: blessed model {blessing.get('model_digest')!r} is not the model "
+            f"{blessing_path}: blessed model {blessing.model_digest!r} is not the model "
             f"being pushed ({model_digest}); re-run evaluate on it"
         )
+    return blessing, metrics
 
 
 def run(
@@ -76,6 +79,7 @@ def run(
     model_name: str,
     transform_dir: str | None = None,
     now: dt.datetime | None = None,
+    store: stores.Store | None = None,
 ) -> dict:
     """Publish ``model_dir`` as a new version if its blessing says so.
 
@@ -89,6 +93,8 @@ def run(
         model_name: Model name under the root.
         transform_dir: The TFT transform graph, copied into the version when given.
         now: Push time (default: current UTC time); names the version.
+        store: What the model root is read and written through (default: the store of
+            ``model_root``; tests pass one that fails at a chosen write).
 
     Returns:
         The version's manifest (without the checksums), with ``version`` and ``path``.
@@ -96,44 +102,40 @@ def run(
     Raises:
         NotBlessed: the blessing is negative.
         StaleInput: an input is unreadable, from an older schema, or for another model.
-        registry.PushConflict: the version exists already.
+        VersionConflict: the version exists already.
     """
     now = now or dt.datetime.now(dt.UTC)
-    blessing = _read_json(blessing_path, "blessing")
-    metrics = _read_json(metrics_path, "metrics")
-    check_inputs(
-        blessing,
-        metrics,
-        model_digest=registry.tree_digest(model_dir),
-        paths=(blessing_path, metrics_path),
+    blessing, metrics = read_inputs(
+        blessing_path, metrics_path, model_digest=tree_digest(model_dir)
     )
     data = _read_json(data_manifest_path, "ingest manifest")
-    version = registry.new_version(now)
+    root = ModelRoot(model_root, store=store)
+    version = new_version(now)
     manifest = {
         "model": model_name,
         "schema_version": SCHEMA_VERSION,
         "metrics_schema": METRICS_SCHEMA,
         "code_version": importlib.metadata.version("shoprec"),
-        "parent_version": registry.read_latest(model_root, model_name),
+        "parent_version": root.read_latest(model_name),
         "data": {key: data.get(key) for key in ("input", "train_end", "eval_end", "now")},
         "data_schema_version": data.get("schema_version"),
-        "model_digest": blessing["model_digest"],
+        "model_digest": blessing.model_digest,
         "blessing": {
-            "gate_passed": blessing.get("gate_passed"),
-            "forced": blessing.get("forced"),
-            "in_service_version": blessing.get("in_service_version"),
+            "gate_passed": blessing.gate_passed,
+            "forced": blessing.forced,
+            "in_service_version": blessing.in_service_version,
         },
         "has_transform_graph": transform_dir is not None,
         "pushed_at": now.isoformat(),
     }
-    final = registry.publish(
+    final = publish(
         model_dir,
-        root=model_root,
+        root=root,
         model=model_name,
         version=version,
-        documents={"metrics": metrics, "blessing": blessing},
+        documents={"metrics": metrics.as_dict(), "blessing": blessing.as_dict()},
         manifest=manifest,
         transform_dir=transform_dir,
     )
-    logger.info("pushed version=%s path=%s forced=%s", version, final, bool(blessing.get("forced")))
+    logger.info("pushed version=%s path=%s forced=%s", version, final, bool(blessing.forced))
     return {**manifest, "version": version, "path": final}

@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from components.evaluate.documents import BLESSING_FILE, METRICS_FILE
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from components.report.config import ReportConfig
@@ -32,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     run(
         data_dir=args.data,
-        metrics_path=os.path.join(args.evaluation, "metrics.json"),
-        blessing_path=os.path.join(args.evaluation, "blessing.json"),
+        metrics_path=os.path.join(args.evaluation, METRICS_FILE),
+        blessing_path=os.path.join(args.evaluation, BLESSING_FILE),
         out_path=args.out,
         examples_dir=args.examples,
         model_dir=args.model,

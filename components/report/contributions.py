@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-import pyarrow as pa
 
 from schemas import features as fs
 from schemas.contract import Modality
+from schemas.feeds import Feed
 
-# A raw feature batch: feature name -> ``[rows, *shape]`` (object arrays of bytes for strings).
-Feed = dict[str, np.ndarray]
 Embed = Callable[[Feed], np.ndarray]
 
 
@@ -30,34 +28,6 @@ def blank_value(feature: fs.Feature) -> object:
     if feature.name == fs.HIST_AGE_DAYS:
         return fs.NO_AGE
     return 0.0
-
-
-def feed_from_rows(rows: pa.Table, side: fs.Side) -> Feed:
-    """One side's raw features of ``rows`` as numpy arrays ``[rows, *shape]``.
-
-    Takes serving requests (scalar and list columns) and feature rows (every column a large
-    list holding one value, or ``length`` values).
-    """
-    out = {}
-    for feature in fs.features(side):
-        column = rows[feature.name].combine_chunks()
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            column = column.flatten()
-        values = column.to_numpy(zero_copy_only=False)
-        if feature.is_string:
-            values = np.array(
-                [v if isinstance(v, bytes) else (v or "").encode() for v in values], dtype=object
-            )
-        else:
-            values = values.astype(np.float32 if feature.dtype.is_floating else np.int64)
-        out[feature.name] = values.reshape([rows.num_rows, *feature.shape])
-    return out
-
-
-def take(feed: Feed, rows: Sequence[int]) -> Feed:
-    """The rows ``rows`` of every feature of ``feed`` (repeats allowed)."""
-    index = np.asarray(rows, dtype=np.int64)
-    return {name: values[index] for name, values in feed.items()}
 
 
 def blank(feed: Feed, modality: Modality, side: fs.Side) -> Feed:

@@ -18,15 +18,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from components.evaluate.documents import (
+    BlessingDocument,
+    MetricsDocument,
+    read_blessing,
+    read_metrics,
+)
 from components.ingest import layout
 from components.report import charts, contributions, personas, plots, sections
 from components.report.config import ReportConfig
 from components.report.html import esc, render_page
 from components.report.page import render_markdown, render_markdown_extras
 from components.report.thumbnails import thumbnail_uri
-from components.train import export
+from components.train import outputs as train_outputs
+from components.train.signatures import (
+    CANDIDATE_EMBEDDING_SIGNATURE,
+    EMBEDDING,
+    QUERY_EMBEDDING_SIGNATURE,
+)
 from components.transform import outputs
-from schemas import EVENTS, ITEMS, REVIEWS, USER_RELATIONS
+from schemas import EVENTS, ITEMS, REVIEWS, USER_RELATIONS, feeds
 from schemas import features as fs
 from schemas.tables import (
     BRAND,
@@ -45,8 +56,6 @@ from schemas.tables import (
 
 logger = logging.getLogger(__name__)
 
-TRAIN_MANIFEST = "manifest.json"
-TRAIN_HISTORY = "history.json"
 # query_embedding . candidate_embedding must reproduce the serving index's scores (float32).
 SCORE_TOLERANCE = 1e-3
 
@@ -172,7 +181,7 @@ def _recommendation_cards(
     position = {u: i for i, u in enumerate(requests[USER_ID].to_pylist())}
     sample = [(u, c) for u, c in sample if u in position]
     rows = requests.take(pa.array([position[u] for u, _ in sample], type=pa.int64()))
-    query_feed = contributions.feed_from_rows(rows, fs.Side.QUERY)
+    query_feed = feeds.to_feed(rows, fs.Side.QUERY)
     top_ids, top_scores = model.top_k(query_feed)
     item_position = {
         i.decode() if isinstance(i, bytes) else i: n
@@ -190,7 +199,7 @@ def _recommendation_cards(
     if not pair_users:  # nothing left to recommend once history is removed
         return [], 0.0
     # Only the recommended items' rows: the catalog may be far larger than the sample needs.
-    candidate_feed = contributions.feed_from_rows(
+    candidate_feed = feeds.to_feed(
         catalog.take(pa.array([item_position[i] for recs in picks for i, _ in recs], pa.int64())),
         fs.Side.CANDIDATE,
     )
@@ -198,8 +207,8 @@ def _recommendation_cards(
     scores, drops = contributions.score_drops(
         embed_queries=model.embed_queries,
         embed_candidates=model.embed_candidates,
-        queries=contributions.take(query_feed, pair_users),
-        candidates=contributions.take(candidate_feed, pair_items),
+        queries=feeds.take(query_feed, pair_users),
+        candidates=feeds.take(candidate_feed, pair_items),
         modalities=modalities,
     )
     served = np.array([s for recs in picks for _, s in recs], dtype=np.float64)
@@ -241,16 +250,16 @@ def _model_sections(
     config: ReportConfig,
 ) -> tuple[dict[str, str], dict[str, int], list[personas.Persona]]:
     """The Users and Recommendations sections (or the reason they cannot be drawn)."""
-    from components.report.scoring import ExportedModel, ModelUnavailable
+    from components.exported_model import ExportedModel, ModelUnavailable
 
     k = config.k_anonymity
-    path = export.user_embeddings_path(model_dir)
+    path = train_outputs.user_embeddings_path(model_dir)
     if not os.path.isfile(path):
         why = f"<p>No user embeddings at {path}: the model step did not finish.</p>"
         return {"users": why, "recommendations": why}, {}, []
     table = pq.read_table(path)
     users = table[USER_ID].to_pylist()
-    embeddings = np.asarray(table[export.EMBEDDING].to_pylist(), dtype=np.float32)
+    embeddings = np.asarray(table[EMBEDDING].to_pylist(), dtype=np.float32)
     n_clusters = personas.cluster_count(len(users), wanted=config.clusters, k=k)
     clustering = personas.cluster_users(embeddings, clusters=n_clusters, seed=config.seed)
     clusters_of = dict(zip(users, clustering.labels.tolist(), strict=True))
@@ -282,7 +291,8 @@ def _model_sections(
         clusters_of, shown, per_cluster=config.users_per_cluster, seed=config.seed
     )
     try:
-        model = ExportedModel(model_dir)
+        model = ExportedModel(train_outputs.serving_dir(model_dir))
+        model.require(QUERY_EMBEDDING_SIGNATURE, CANDIDATE_EMBEDDING_SIGNATURE)
     except ModelUnavailable as e:
         return (
             {"users": users_html, "recommendations": f"<p>{esc(e)}</p>"},
@@ -344,14 +354,14 @@ def run(
     """
     config = config or ReportConfig()
     manifest = _read_json(os.path.join(data_dir, layout.MANIFEST))
-    evaluation = _read_json(metrics_path)
-    blessing = _read_json(blessing_path)
+    evaluation = read_metrics(metrics_path)
+    blessing = read_blessing(blessing_path)
     text = render_markdown(
         data=manifest, metrics=evaluation, blessing=blessing, pushed_version=pushed_version
     )
     train_manifest, found = {}, []
     if html_path and examples_dir and model_dir:
-        train_manifest = _read_json(os.path.join(model_dir, TRAIN_MANIFEST), required=False)
+        train_manifest = _read_json(train_outputs.manifest_path(model_dir), required=False)
         page, found = _render_html(
             data_dir=data_dir,
             examples_dir=examples_dir,
@@ -381,8 +391,8 @@ def _render_html(
     examples_dir: str,
     model_dir: str,
     manifest: Mapping,
-    evaluation: Mapping,
-    blessing: Mapping,
+    evaluation: MetricsDocument,
+    blessing: BlessingDocument,
     train_manifest: Mapping,
     config: ReportConfig,
 ) -> tuple[str, list[personas.Persona]]:
@@ -395,7 +405,7 @@ def _render_html(
     body["data"], hidden["data"] = sections.data_section(
         manifest, quality, popularity=curve, charts=data_uris, k=k
     )
-    history = _read_json(os.path.join(model_dir, TRAIN_HISTORY), required=False)
+    history = _read_json(train_outputs.history_path(model_dir), required=False)
     losses, metrics = charts.history_series(history)
     train_uris = {"losses": plots.history_chart(losses, title="loss per epoch")}
     if metrics:
@@ -403,8 +413,8 @@ def _render_html(
     body["training"], _ = sections.training_section(
         losses=losses, metrics=metrics, train=train_manifest, charts=train_uris
     )
-    ks = evaluation.get("protocol", {}).get("ks", [10, 20, 50, 100])
-    recall = plots.metrics_chart(evaluation.get("models", {}), metric="recall", ks=ks)
+    ks = evaluation.protocol.get("ks", [10, 20, 50, 100])
+    recall = plots.metrics_chart(evaluation.models, metric="recall", ks=ks)
     body["quality"], hidden["quality (slices)"] = sections.quality_section(
         evaluation, blessing, charts={"recall": recall}, k=k
     )
@@ -421,9 +431,9 @@ def _render_html(
     body.update(model_body)
     hidden.update({f"{s} (clusters)": n for s, n in model_hidden.items()})
     body["privacy"] = sections.privacy_section(k=k, suppressed=hidden)
-    verdict = "blessed" if blessing.get("blessed") else "not blessed"
+    verdict = "blessed" if blessing.blessed else "not blessed"
     subtitle = (
         f"data {manifest.get('input', '?')} · train before {manifest.get('train_end', '?')} · "
-        f"{evaluation.get('eval_users', 0):,} eval users · gate: {verdict}"
+        f"{evaluation.eval_users:,} eval users · gate: {verdict}"
     )
     return render_page(title="shoprec run report", subtitle=subtitle, sections=body), found

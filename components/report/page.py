@@ -1,8 +1,10 @@
-"""The run summary page as Markdown (pure: dicts in, text out)."""
+"""The run summary page as Markdown (pure: documents in, text out)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+from components.evaluate.documents import BlessingDocument, MetricsDocument
 
 HEADLINE_KS = (10, 20, 50, 100)
 
@@ -14,17 +16,21 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_markdown(
-    *, data: Mapping, metrics: Mapping, blessing: Mapping, pushed_version: str | None
+    *,
+    data: Mapping,
+    metrics: MetricsDocument,
+    blessing: BlessingDocument,
+    pushed_version: str | None,
 ) -> str:
     """The run's summary: row accounting, metrics per model, and the gate's reasons.
 
     Args:
         data: Ingest manifest (``tables``: per table ``read``/``valid``/``quarantined``).
-        metrics: Evaluate metrics (``models``: per model a metric dict).
-        blessing: Evaluate blessing (``blessed``, ``reasons``).
+        metrics: Evaluate's metrics (``models``: per model a metric dict).
+        blessing: Evaluate's blessing (``blessed``, ``reasons``).
         pushed_version: The version pushed in this run, or None.
     """
-    out = ["# Run report", "", f"Schema version {metrics.get('schema_version', '?')}.", ""]
+    out = ["# Run report", "", f"Schema version {metrics.schema_version or '?'}.", ""]
     out += ["## Data", ""]
     rows = []
     for name, counts in data.get("tables", {}).items():
@@ -47,12 +53,11 @@ def render_markdown(
     ]
     out += ["## Quality", ""]
     out.append(
-        f"{metrics.get('eval_users', 0):,} users evaluated on a catalog of "
-        f"{metrics.get('catalog_size', 0):,} items."
+        f"{metrics.eval_users:,} users evaluated on a catalog of {metrics.catalog_size:,} items."
     )
     out.append("")
     names = [f"{m}@{k}" for m in ("recall", "ndcg") for k in HEADLINE_KS] + ["mrr", "coverage@50"]
-    models = metrics.get("models", {})
+    models = metrics.models
     out += _table(
         ["model", *names],
         [
@@ -60,9 +65,9 @@ def render_markdown(
             for model, values in models.items()
         ],
     )
-    verdict = "blessed" if blessing.get("blessed") else "NOT blessed"
+    verdict = "blessed" if blessing.blessed else "NOT blessed"
     out += ["", "## Gate", "", f"**{verdict}**", ""]
-    out += [f"- {reason}" for reason in blessing.get("reasons", [])]
+    out += [f"- {reason}" for reason in blessing.reasons]
     out += ["", f"Pushed version: {pushed_version or 'none'}", ""]
     return "\n".join(out)
 

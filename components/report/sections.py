@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+from components.evaluate.documents import BlessingDocument, MetricsDocument
 from components.report.charts import PopularityCurve, Series
 from components.report.html import chart, esc, item_tile, kpis, modality_badge, num, table
 from components.report.personas import Persona, TopValues
@@ -207,54 +208,58 @@ def _metric_rows(
 
 
 def quality_section(
-    evaluation: Mapping, blessing: Mapping, *, charts: Mapping[str, str], k: int
+    evaluation: MetricsDocument,
+    blessing: BlessingDocument,
+    *,
+    charts: Mapping[str, str],
+    k: int,
 ) -> tuple[str, int]:
     """Metrics with baselines, ranking head and ablation when present, slices, gate, comparison.
 
     Args:
-        evaluation: Evaluate ``metrics`` JSON.
-        blessing: Evaluate ``blessing`` JSON.
+        evaluation: Evaluate's metrics.
+        blessing: Evaluate's blessing.
         charts: ``recall`` data URI.
         k: Fewest users a shown slice may have.
     """
     suppressed = 0
-    blessed = bool(blessing.get("blessed"))
+    blessed = bool(blessing.blessed)
     verdict = "BLESSED" if blessed else "NOT BLESSED"
     out = [
         f'<p><span class="verdict {"ok" if blessed else "no"}">{verdict}</span> '
-        f"&nbsp;{num(evaluation.get('eval_users', 0))} users evaluated on a catalog of "
-        f"{num(evaluation.get('catalog_size', 0))} items; model in service: "
-        f"{esc(evaluation.get('in_service_version') or 'none')}.</p>"
+        f"&nbsp;{num(evaluation.eval_users)} users evaluated on a catalog of "
+        f"{num(evaluation.catalog_size)} items; model in service: "
+        f"{esc(evaluation.in_service_version or 'none')}.</p>"
     ]
-    if blessing.get("forced"):
-        forced = blessing["forced"]
+    if blessing.forced:
+        forced = blessing.forced
         out.append(f"<p><b>Forced</b> by {esc(forced.get('by'))}: {esc(forced.get('reason'))}</p>")
     out += [
         "<h3>Gate decision and reasons</h3>",
-        "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in blessing.get("reasons", [])) + "</ul>",
+        "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in blessing.reasons) + "</ul>",
     ]
-    models = evaluation.get("models", {})
+    models = evaluation.models
     names = [n for n in (*HEADLINE, *TAIL) if any(n in v for v in models.values())]
-    protocol = evaluation.get("protocol", {})
+    protocol = evaluation.protocol
     out += [
         "<h3>Metrics with baselines</h3>",
         f'<p class="muted">{esc(protocol.get("targets", ""))}</p>',
         table(["model", *names], _metric_rows(models, names), numeric=range(1, len(names) + 1)),
         chart(charts["recall"], "recall at K per model"),
     ]
-    warm = evaluation.get("models_warm")
+    warm = evaluation.models_warm
     # Shown only when some targets are cold items (else it repeats the table above).
-    if warm and evaluation.get("warm_eval_users") != evaluation.get("eval_users"):
+    if warm and evaluation.warm_eval_users != evaluation.eval_users:
         out += [
-            f"<h3>Warm targets only ({num(evaluation.get('warm_eval_users', 0))} users)</h3>",
+            f"<h3>Warm targets only ({num(evaluation.warm_eval_users)} users)</h3>",
             f'<p class="muted">{esc(protocol.get("warm", ""))}</p>',
             table(["model", *names], _metric_rows(warm, names), numeric=range(1, len(names) + 1)),
         ]
-    for name, why in (evaluation.get("unavailable") or {}).items():
+    for name, why in evaluation.unavailable.items():
         out.append(f"<p><b>{esc(name)}</b> could not be evaluated: {esc(why)}</p>")
-    out.append(_ranking_head(evaluation.get("ranking_head")))
-    out.append(_ablation(evaluation.get("ablation")))
-    slices = evaluation.get("slices") or {}
+    out.append(_ranking_head(evaluation.ranking_head))
+    out.append(_ablation(evaluation.ablation))
+    slices = evaluation.slices
     if slices:
         model_names = list(models)
         rows = []
@@ -282,7 +287,7 @@ def quality_section(
             f"{k} users are not shown.</p>",
             table(["slice", "users", *model_names], rows, numeric=(1,)),
         ]
-    out.append(_comparison(evaluation.get("comparisons"), blessing))
+    out.append(_comparison(evaluation.comparisons, blessing))
     return "".join(out), suppressed
 
 
@@ -337,7 +342,7 @@ def _ablation(doc: Mapping | None) -> str:
     return "".join(out)
 
 
-def _comparison(doc: Mapping | None, blessing: Mapping) -> str:
+def _comparison(doc: Mapping | None, blessing: BlessingDocument) -> str:
     out = ["<h3>Against the model in service</h3>"]
     if not doc:
         out.append(
@@ -362,8 +367,8 @@ def _comparison(doc: Mapping | None, blessing: Mapping) -> str:
             )
     out += [
         f"<p>Candidate minus version {esc(doc.get('version'))}, paired bootstrap "
-        f"({num(blessing.get('bootstrap_resamples'))} resamples, tolerance "
-        f"{esc(blessing.get('tolerance'))}).</p>",
+        f"({num(blessing.bootstrap_resamples)} resamples, tolerance "
+        f"{esc(blessing.tolerance)}).</p>",
         table(["scope", "metric", "difference", "interval", "users"], rows, numeric=(2, 4)),
     ]
     return "".join(out)

@@ -91,12 +91,6 @@ class Planted:
     counts: dict[str, int]
 
 
-def applicable_kinds(name: str, fmt: str) -> tuple[BadKind, ...]:
-    """Kinds that can be planted in table ``name`` written as ``fmt``."""
-    kinds = KINDS[name]
-    return tuple(k for k in kinds if k is not K.WRONG_TYPE) if fmt == "parquet" else kinds
-
-
 def _parquet_stand_in(name: str) -> BadKind:
     return K.OUT_OF_RANGE if K.OUT_OF_RANGE in KINDS[name] else K.MISSING_REQUIRED
 

@@ -1,6 +1,6 @@
 """The catalog as model inputs: static content per item, transformed once, gathered per batch.
 
-Examples carry only time-varying candidate features (id, popularity, conversion); an item's
+Examples carry only the candidate feature that names their item (its id); an item's
 content (text, category, brand, price, image, neighbours) is the same in every example, so it is
 transformed once here, through the same TFT layer serving uses, images decoded by the same
 function the exported model uses, and gathered by item index at each step.
@@ -15,29 +15,22 @@ import tensorflow as tf
 from components.train.towers import IMAGE_PIXELS, IMAGE_VALID
 from components.transform.image import decode_images
 from schemas import features as fs
+from schemas import feeds
 from schemas.tables import ITEM_ID
 
 xf = fs.transformed_name
 
 
-def raw_tensors(rows: pa.Table, side: fs.Side) -> dict[str, tf.Tensor]:
-    """One side's raw features of ``rows`` as tensors ``[rows, *shape]``.
+def raw_tensors(rows: pa.Table, side: fs.Side | None) -> dict[str, tf.Tensor]:
+    """One side's raw features of ``rows`` (all: None) as tensors ``[rows, *shape]``.
 
-    Works on feature-row tables (large list columns) and on serving requests (scalars or lists).
+    Works on feature-row tables (large list columns) and on serving requests (scalars or lists):
+    ``schemas.feeds.to_feed``, as tensors.
     """
-    out = {}
-    for feature in fs.features(side):
-        column = rows[feature.name].combine_chunks()
-        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
-            column = pa.LargeListArray.from_arrays(
-                pa.array(np.arange(len(column) + 1, dtype=np.int64)), column
-            )
-        values = column.flatten().to_numpy(zero_copy_only=False)
-        if feature.is_string:
-            values = values.astype(object)
-        shape = [len(column), *feature.shape]
-        out[feature.name] = tf.reshape(tf.constant(values, dtype=feature.dtype), shape)
-    return out
+    return {
+        name: tf.constant(values, dtype=fs.feature(name).dtype)
+        for name, values in feeds.to_feed(rows, side).items()
+    }
 
 
 def transform_candidates(raw: dict[str, tf.Tensor], tft_layer: tf.keras.Model) -> dict:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from schemas.contract import Modality
+from schemas.contract import SWITCHABLE, Modality
 
-# Content modalities that can be switched off; ids are always on (the ID-only model is the same
-# code with every one of these off).
-SWITCHABLE = (Modality.PROFILE, Modality.TEXT, Modality.IMAGE, Modality.BEHAVIOR, Modality.RELATION)
 ALL_MODALITIES = frozenset(SWITCHABLE)
 # Modalities the query tower reads (image is candidate-side only).
 QUERY_CONTENT = (Modality.PROFILE, Modality.TEXT, Modality.BEHAVIOR, Modality.RELATION)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.transform.preprocessing import example_output_names
+from schemas.features import example_output_names
 
 
 def make_dataset(

@@ -2,44 +2,34 @@
 
 The TFT graph is tracked inside the module, so its vocabularies travel with the model and serving
 applies exactly the training-time transform; images are decoded inside the model by the same
-function training used (no skew). Signatures:
-
-- ``serving_default``: raw query features -> ``item_ids`` ``[batch, k]``, ``scores``;
-- ``query_embedding``: raw query features -> ``embedding`` ``[batch, dim]``;
-- ``candidate_embedding``: raw candidate features (image bytes included) -> ``embedding``: a new
-  item (cold start) is placed by its content;
-- ``ranking`` (when the model was trained with a ranking head): raw query + candidate features of
-  (user, item) pairs -> ``probability`` ``[batch]`` that the pair converts.
+function training used (no skew). The signatures, their inputs and outputs are the serving
+contract declared in ``components.train.signatures``; this module implements them.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from components.train import signatures as sig
 from components.train.catalog import raw_tensors, transform_candidates
 from components.train.towers import CandidateTower, QueryTower
 from schemas import features as fs
 from schemas.tables import ITEM_ID
 
-SERVING_DIR = "serving"
-EMBEDDINGS_DIR = "embeddings"
-OUTPUT_ITEM_IDS = "item_ids"
-OUTPUT_SCORES = "scores"
-EMBEDDING = "embedding"
-SERVING_SIGNATURE = "serving_default"
-QUERY_EMBEDDING_SIGNATURE = "query_embedding"
-CANDIDATE_EMBEDDING_SIGNATURE = "candidate_embedding"
-RANKING_SIGNATURE = "ranking"
-OUTPUT_PROBABILITY = "probability"
 
-QUERY_SPEC = {f.name: f.tensor_spec() for f in fs.features(fs.Side.QUERY)}
-CANDIDATE_SPEC = {f.name: f.tensor_spec() for f in fs.features(fs.Side.CANDIDATE)}
-PAIR_SPEC = {**QUERY_SPEC, **CANDIDATE_SPEC}
+def input_spec(signature: str) -> dict[str, tf.TensorSpec]:
+    """The batched input specs of ``signature``: every raw feature of the sides it takes."""
+    return {
+        f.name: f.tensor_spec() for side in sig.INPUT_SIDES[signature] for f in fs.features(side)
+    }
+
+
+QUERY_SPEC = input_spec(sig.QUERY_EMBEDDING_SIGNATURE)
+CANDIDATE_SPEC = input_spec(sig.CANDIDATE_EMBEDDING_SIGNATURE)
+PAIR_SPEC = input_spec(sig.RANKING_SIGNATURE)
 
 
 class Recommender(tf.Module):
@@ -70,44 +60,34 @@ class Recommender(tf.Module):
             else None
         )
 
-    @tf.function(input_signature=[QUERY_SPEC])
+    @tf.function(input_signature=[input_spec(sig.SERVING_SIGNATURE)])
     def recommend(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw query features ``[batch, ...]`` -> ``item_ids``/``scores`` ``[batch, k]``."""
         scores, ids = self.index(self._embed_queries(raw), k=self.k)
-        return {OUTPUT_ITEM_IDS: ids, OUTPUT_SCORES: scores}
+        return {sig.OUTPUT_ITEM_IDS: ids, sig.OUTPUT_SCORES: scores}
 
     @tf.function(input_signature=[QUERY_SPEC])
     def query_embedding(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw query features -> ``embedding`` ``[batch, dim]``."""
-        return {EMBEDDING: self._embed_queries(raw)}
+        return {sig.EMBEDDING: self._embed_queries(raw)}
 
     @tf.function(input_signature=[CANDIDATE_SPEC])
     def candidate_embedding(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw candidate features (image bytes, "" for none) -> ``embedding`` ``[batch, dim]``."""
-        return {EMBEDDING: self._embed_candidates(raw)}
+        return {sig.EMBEDDING: self._embed_candidates(raw)}
 
     def _rank(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw query + candidate features of pairs -> conversion ``probability`` ``[batch]``."""
         queries = self._embed_queries({name: raw[name] for name in QUERY_SPEC})
         candidates = self._embed_candidates({name: raw[name] for name in CANDIDATE_SPEC})
         logits = self.ranking_head(tf.concat([queries, candidates], axis=-1))
-        return {OUTPUT_PROBABILITY: tf.sigmoid(tf.cast(logits[:, 0], tf.float32))}
+        return {sig.OUTPUT_PROBABILITY: tf.sigmoid(tf.cast(logits[:, 0], tf.float32))}
 
     def _embed_candidates(self, raw: dict[str, tf.Tensor]) -> tf.Tensor:
         return self.candidate_tower(transform_candidates(raw, self.tft_layer))
 
     def _embed_queries(self, raw: dict[str, tf.Tensor]) -> tf.Tensor:
         return self.query_tower(self.tft_layer(raw))
-
-
-def item_embeddings_path(model_dir: str) -> str:
-    """``<model>/embeddings/items.parquet``: every catalog item's candidate embedding."""
-    return os.path.join(model_dir, EMBEDDINGS_DIR, "items.parquet")
-
-
-def user_embeddings_path(model_dir: str) -> str:
-    """``<model>/embeddings/users.parquet``: the eval requests' query embeddings."""
-    return os.path.join(model_dir, EMBEDDINGS_DIR, "users.parquet")
 
 
 def embed_catalog(
@@ -160,12 +140,12 @@ def build_recommender(
 def save_recommender(recommender: Recommender, path: str) -> None:
     """Write the SavedModel with its signatures (``ranking`` only with a ranking head)."""
     signatures = {
-        SERVING_SIGNATURE: recommender.recommend,
-        QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
-        CANDIDATE_EMBEDDING_SIGNATURE: recommender.candidate_embedding,
+        sig.SERVING_SIGNATURE: recommender.recommend,
+        sig.QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
+        sig.CANDIDATE_EMBEDDING_SIGNATURE: recommender.candidate_embedding,
     }
     if recommender.rank is not None:
-        signatures[RANKING_SIGNATURE] = recommender.rank
+        signatures[sig.RANKING_SIGNATURE] = recommender.rank
     tf.saved_model.save(recommender, path, signatures=signatures)
 
 
@@ -175,7 +155,7 @@ def embeddings_table(ids: np.ndarray, embeddings: np.ndarray, *, id_column: str)
     return pa.table(
         {
             id_column: pa.array(ids, type=pa.string()),
-            EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1]).cast(
+            sig.EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1]).cast(
                 pa.list_(pa.float32())
             ),
         }

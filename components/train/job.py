@@ -19,38 +19,29 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import completion
+from components.train import outputs
+from components.train import signatures as sig
 from components.train.catalog import CatalogTable, raw_tensors
 from components.train.config import TrainConfig
 from components.train.data import make_dataset
 from components.train.export import (
-    EMBEDDING,
-    EMBEDDINGS_DIR,
-    SERVING_DIR,
     Recommender,
     build_recommender,
     embed_catalog,
     embeddings_table,
-    item_embeddings_path,
     save_recommender,
-    user_embeddings_path,
 )
 from components.train.model import TwoTowerModel
 from components.train.optimizer import make_optimizer
 from components.train.strategy import choose_strategy, is_chief, use_mixed_precision
 from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
-from components.transform import outputs
-from components.transform.preprocessing import vocabulary_name
+from components.transform import outputs as transform_outputs
 from schemas import SCHEMA_VERSION
 from schemas import features as fs
 from schemas.tables import ITEM_ID, USER_ID
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-HISTORY = "history.json"
-BACKUP_DIR = "backup"
-CHECKPOINT_DIR = "checkpoints"
-LOGS_DIR = "logs"
 MAX_POSITIVE_WEIGHT = 10.0
 EMBED_BATCH_ROWS = 8192  # users embedded per call when writing embeddings/users.parquet
 
@@ -66,10 +57,16 @@ class ResumePoint(tf.keras.callbacks.Callback):
 
 
 def vocabularies(transform_output: tft.TFTransformOutput, oov_buckets: int) -> Vocabularies:
-    """Embedding table sizes: vocabulary + OOV buckets + 1 (index 0 is padding)."""
+    """Embedding table sizes: vocabulary + OOV buckets + 1 (index 0 is padding).
+
+    Args:
+        transform_output: The TFT graph (its vocabulary files).
+        oov_buckets: OOV buckets the transform used (``transform_oov_buckets``).
+    """
 
     def rows(feature: str) -> int:
-        return transform_output.vocabulary_size_by_name(vocabulary_name(feature)) + oov_buckets + 1
+        size = transform_output.vocabulary_size_by_name(fs.vocabulary_name(feature))
+        return size + oov_buckets + 1
 
     return Vocabularies(
         users=rows(USER_ID),
@@ -77,6 +74,24 @@ def vocabularies(transform_output: tft.TFTransformOutput, oov_buckets: int) -> V
         tokens=rows(fs.USER_TEXT),
         categories=rows(fs.HIST_EVENT_TYPES),
     )
+
+
+def transform_oov_buckets(examples_dir: str) -> int:
+    """The OOV buckets per vocabulary the transform used, from its manifest.
+
+    Raises:
+        completion.IncompleteOutput: the transform output has no manifest.
+        ValueError: the manifest does not record them (an output from an older transform).
+    """
+    manifest = completion.read_manifest(examples_dir, transform_outputs.MANIFEST, stage="transform")
+    try:
+        return int(manifest[transform_outputs.OOV_BUCKETS])
+    except (KeyError, TypeError, ValueError) as e:
+        field = transform_outputs.OOV_BUCKETS
+        raise ValueError(
+            f"{examples_dir}/{transform_outputs.MANIFEST} records no {field} (written by an "
+            "older transform): rerun the transform"
+        ) from e
 
 
 def label_statistics(pattern: str, *, items: int) -> tuple[np.ndarray, float, int]:
@@ -114,7 +129,7 @@ def split_dataset(
 
     ``train`` is shuffled, other splits keep their order.
     """
-    pattern = outputs.transformed_pattern(examples_dir, split)
+    pattern = transform_outputs.transformed_pattern(examples_dir, split)
     if not tf.io.gfile.glob(pattern):
         return None
     # Multi-worker: shard batches, not files. FILE sharding needs a file per worker (the
@@ -167,7 +182,6 @@ def run(
     transform_dir: str,
     model_dir: str,
     config: TrainConfig,
-    oov_buckets: int = 1,
 ) -> dict:
     """Train the two-tower model and export it with its transform graph.
 
@@ -175,34 +189,33 @@ def run(
         examples_dir: Transform output: ``train/`` (and ``eval/``) TFRecords, the raw catalog,
             the serving requests.
         transform_dir: The TFT transform graph directory.
-        model_dir: Output: ``serving/`` SavedModel, ``embeddings/{items,users}.parquet``,
-            ``history.json``, ``logs/`` (TensorBoard), ``checkpoints/``, ``manifest.json``;
-            ``backup/`` holds BackupAndRestore state while training (a restarted trainer with
-            the same ``model_dir`` resumes from it).
+        model_dir: Output (layout: ``components.train.outputs``): the SavedModel, the
+            embeddings, history, TensorBoard logs, checkpoints and the manifest; ``backup/``
+            holds BackupAndRestore state while training (a restarted trainer with the same
+            ``model_dir`` resumes from it).
         config: Training settings.
-        oov_buckets: OOV buckets the transform used (must match TransformConfig).
 
     Returns:
-        The manifest written to ``model_dir/manifest.json``.
+        The manifest written to ``outputs.manifest_path(model_dir)``.
     """
     started = time.monotonic()
-    completion.require(examples_dir, outputs.MANIFEST, stage="transform")
+    oov_buckets = transform_oov_buckets(examples_dir)  # also: the transform output is finished
     tf.keras.utils.set_random_seed(config.seed)
     mixed = use_mixed_precision(config.mixed_precision)
     strategy = choose_strategy()
     if is_chief(strategy):
         # Uncommitted until the manifest is written again, last (components.completion).
-        completion.remove(os.path.join(model_dir, MANIFEST))
+        completion.remove(outputs.manifest_path(model_dir))
     transform_output = tft.TFTransformOutput(transform_dir)
     sizes = vocabularies(transform_output, oov_buckets)
-    train_pattern = outputs.transformed_pattern(examples_dir, "train")
+    train_pattern = transform_outputs.transformed_pattern(examples_dir, "train")
     if not tf.io.gfile.glob(train_pattern):
         raise FileNotFoundError(f"{examples_dir}/train: no transformed train examples")
     probability, positive_share, examples = label_statistics(train_pattern, items=sizes.items)
     positive_weight = config.positive_weight or float(
         min(MAX_POSITIVE_WEIGHT, (1.0 - positive_share) / max(positive_share, 1e-6))
     )
-    catalog = pq.read_table(outputs.raw_catalog_path(examples_dir))
+    catalog = pq.read_table(transform_outputs.raw_catalog_path(examples_dir))
     tft_layer = transform_output.transform_features_layer()
     with strategy.scope():
         shared = SharedEmbeddings(sizes, config.embedding_dim)
@@ -223,13 +236,14 @@ def run(
     resume = ResumePoint()
     callbacks = [
         tf.keras.callbacks.BackupAndRestore(
-            os.path.join(model_dir, BACKUP_DIR), save_freq=config.checkpoint_every_steps
+            os.path.join(model_dir, outputs.BACKUP_DIR), save_freq=config.checkpoint_every_steps
         ),
         resume,  # after BackupAndRestore: sees the restored step
         tf.keras.callbacks.ModelCheckpoint(
-            os.path.join(model_dir, CHECKPOINT_DIR, "epoch-{epoch:03d}"), save_weights_only=True
+            os.path.join(model_dir, outputs.CHECKPOINT_DIR, "epoch-{epoch:03d}"),
+            save_weights_only=True,
         ),
-        tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR)),
+        tf.keras.callbacks.TensorBoard(os.path.join(model_dir, outputs.LOGS_DIR)),
     ]
     train = train_dataset(examples_dir, transform_output, config=config, examples=examples)
     history = model.fit(
@@ -318,7 +332,7 @@ def write_user_embeddings(
 
     Args:
         embed: Raw request rows -> ``[rows, dim]`` query embeddings.
-        requests: Parquet file of serving requests (``outputs.requests_path``).
+        requests: Parquet file of serving requests (``components.transform.outputs.requests_path``).
         out: Parquet file written: ``user_id``, ``embedding``, in the requests' order.
         dim: Embedding width (for the schema when there are no requests).
         batch_rows: Requests embedded per call.
@@ -349,27 +363,27 @@ def _write_outputs(
     started: float,
 ) -> dict:
     """SavedModel, embeddings, history and manifest into ``model_dir``; returns the manifest."""
-    os.makedirs(os.path.join(model_dir, EMBEDDINGS_DIR), exist_ok=True)
-    save_recommender(recommender, os.path.join(model_dir, SERVING_DIR))
+    os.makedirs(os.path.join(model_dir, outputs.EMBEDDINGS_DIR), exist_ok=True)
+    save_recommender(recommender, outputs.serving_dir(model_dir))
     pq.write_table(
         embeddings_table(item_ids, item_embeddings, id_column=ITEM_ID),
-        item_embeddings_path(model_dir),
+        outputs.item_embeddings_path(model_dir),
     )
     write_user_embeddings(
         lambda rows: recommender.query_embedding(raw_tensors(rows, fs.Side.QUERY))[
-            EMBEDDING
+            sig.EMBEDDING
         ].numpy(),
-        outputs.requests_path(examples_dir, "eval"),
-        user_embeddings_path(model_dir),
+        transform_outputs.requests_path(examples_dir, "eval"),
+        outputs.user_embeddings_path(model_dir),
         dim=item_embeddings.shape[1],
     )
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
-    with open(os.path.join(model_dir, HISTORY), "w") as f:
+    with open(outputs.history_path(model_dir), "w") as f:
         json.dump(losses, f, indent=2)
     manifest = {
         **facts,
         "total_seconds": round(time.monotonic() - started, 2),
         "final_loss": losses["loss"][-1],
     }
-    completion.write_manifest(os.path.join(model_dir, MANIFEST), manifest)
+    completion.write_manifest(outputs.manifest_path(model_dir), manifest)
     return manifest

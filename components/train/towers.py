@@ -21,14 +21,8 @@ import dataclasses
 import tensorflow as tf
 
 from components.train.config import TrainConfig
-from components.transform.preprocessing import (
-    ITEM_TEXT_TOKENS,
-    RECENCY_BOUNDARIES,
-    USER_TEXT_TOKENS,
-)
 from schemas import features as fs
-from schemas.contract import Modality
-from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
+from schemas.contract import Modality, Side
 
 xf = fs.transformed_name
 # Decoded image inputs of the candidate tower (the model decodes bytes; see export/catalog).
@@ -47,7 +41,7 @@ class Vocabularies:
 
 
 class SharedEmbeddings(tf.keras.layers.Layer):
-    """The embedding tables both towers read."""
+    """The embedding tables both towers read, one per shared vocabulary (``fs.vocabulary_name``)."""
 
     def __init__(self, sizes: Vocabularies, dim: int) -> None:
         super().__init__(name="shared_embeddings")
@@ -58,6 +52,34 @@ class SharedEmbeddings(tf.keras.layers.Layer):
         # for pooled items, so a user's words / items land where items with them do.
         self.text_space = linear(dim, "text_space")
         self.item_space = linear(dim, "item_space")
+
+    def table(self, feature: fs.Feature) -> tf.keras.layers.Embedding:
+        """The shared table a string feature's ids index (by its vocabulary)."""
+        return {
+            fs.ITEM_VOCAB: self.item,
+            fs.TEXT_VOCAB: self.token,
+            fs.CATEGORICAL_VOCAB: self.category,
+        }[fs.vocabulary_name(feature.name)]
+
+
+def scalars(side: Side, modality: Modality, *, strings: bool) -> tuple[fs.Feature, ...]:
+    """One side's declared single-value features of ``modality``: strings or numbers."""
+    return tuple(
+        f for f in fs.features(side, modality) if f.length is None and f.is_string == strings
+    )
+
+
+def sequences(side: Side, modality: Modality) -> tuple[fs.Feature, ...]:
+    """One side's declared fixed-length sequence features of ``modality``."""
+    return tuple(f for f in fs.features(side, modality) if f.length is not None)
+
+
+def summed(embedded: list[tf.Tensor]) -> tf.Tensor:
+    """``embedded[0] + embedded[1] + ...``, in that order."""
+    out = embedded[0]
+    for more in embedded[1:]:
+        out = out + more
+    return out
 
 
 def masked_mean(vectors: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
@@ -112,7 +134,7 @@ class QueryTower(tf.keras.Model):
         if config.uses(Modality.BEHAVIOR):
             # One learned weight per recency bucket (+ padding) pools the history.
             self.recency = tf.keras.layers.Embedding(
-                len(RECENCY_BOUNDARIES) + 2, 1, embeddings_initializer="ones", name="recency"
+                len(fs.RECENCY_BOUNDARIES) + 2, 1, embeddings_initializer="ones", name="recency"
             )
             self.counts = tf.keras.layers.Dense(dim, name="behavior_counts")
         self.out = dense_block(dim, "query_mlp")
@@ -120,65 +142,66 @@ class QueryTower(tf.keras.Model):
     def call(self, f: dict[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         """Returns ``[batch, dim]``; reads only the enabled modalities' features.
 
+        Each branch reads the query features ``schemas.features`` declares for its modality:
+        profile strings are embedded in their shared tables and summed; behavior is the aligned
+        history sequences (the item-id one masks them, the float one weighs them by recency,
+        the string ones are embedded and summed) pooled, plus the counts through one dense
+        layer; each text is pooled tokens; each relation sequence is pooled on its own.
+
         In training, ``config.user_id_dropout`` of the rows get the unseen-user id instead of
         their own (see ``TrainConfig``), so the content branches learn to place users.
         """
-        cfg, shared = self.config, self.shared
-        user = f[xf(USER_ID)]
+        cfg, shared, side = self.config, self.shared, Side.QUERY
+        (user_id,) = fs.features(side, Modality.ID)
+        user = f[xf(user_id.name)]
         if training is True and self.user_id_dropout > 0:
             drop = tf.random.uniform(tf.shape(user)) < self.user_id_dropout
             user = tf.where(drop, tf.cast(self.unseen_user, user.dtype), user)
         parts = [self.user(user)]
         direct: list[tf.Tensor] = []  # shared-space paths, only when cfg.shared_space
         if cfg.uses(Modality.PROFILE):
-            parts.append(shared.category(f[xf(COUNTRY)]) + shared.category(f[xf(AGE_BUCKET)]))
+            profile = scalars(side, Modality.PROFILE, strings=True)
+            parts.append(summed([shared.table(x)(f[xf(x.name)]) for x in profile]))
         if cfg.uses(Modality.BEHAVIOR):
-            hist = f[xf(fs.HIST_ITEM_IDS)]
-            weights = tf.nn.softplus(self.recency(f[xf(fs.HIST_AGE_DAYS)])[:, :, 0])
-            seq = shared.item(hist) + shared.category(f[xf(fs.HIST_EVENT_TYPES)])
+            history = sequences(side, Modality.BEHAVIOR)
+            (items,) = [x for x in history if fs.vocabulary_name(x.name) == fs.ITEM_VOCAB]
+            (ages,) = [x for x in history if not x.is_string]
+            hist = f[xf(items.name)]
+            weights = tf.nn.softplus(self.recency(f[xf(ages.name)])[:, :, 0])
+            seq = summed([shared.table(x)(f[xf(x.name)]) for x in history if x.is_string])
             parts.append(masked_mean(seq, hist, weights))
             if cfg.shared_space:
                 direct.append(shared.item_space(masked_mean(shared.item(hist), hist, weights)))
-            counts = tf.stack(
-                [
-                    f[xf(n)]
-                    for n in (
-                        fs.N_EVENTS,
-                        fs.N_PURCHASES,
-                        fs.N_SESSIONS,
-                        fs.MEAN_DWELL_S,
-                        fs.PURCHASE_RATE,
-                    )
-                ],
-                axis=1,
-            )
-            parts.append(self.counts(counts))
+            counts = scalars(side, Modality.BEHAVIOR, strings=False)
+            parts.append(self.counts(tf.stack([f[xf(x.name)] for x in counts], axis=1)))
         if cfg.uses(Modality.TEXT):
-            tokens = f[USER_TEXT_TOKENS]
-            pooled = masked_mean(shared.token(tokens), tokens)
-            parts.append(pooled)
-            if cfg.shared_space:
-                direct.append(shared.text_space(pooled))
+            for text in fs.features(side, Modality.TEXT):
+                tokens = f[fs.output_names(text.name)[0]]
+                pooled = masked_mean(shared.token(tokens), tokens)
+                parts.append(pooled)
+                if cfg.shared_space:
+                    direct.append(shared.text_space(pooled))
         if cfg.uses(Modality.RELATION):
-            friends = f[xf(fs.FRIEND_IDS)]
-            friend_items = f[xf(fs.FRIEND_ITEM_IDS)]
-            parts.append(masked_mean(self.user(friends), friends))
-            pooled = masked_mean(shared.item(friend_items), friend_items)
-            parts.append(pooled)
-            if cfg.shared_space:
-                direct.append(shared.item_space(pooled))
+            for neighbors in sequences(side, Modality.RELATION):
+                ids = f[xf(neighbors.name)]
+                users = fs.vocabulary_name(neighbors.name) == fs.USER_VOCAB
+                pooled = masked_mean((self.user if users else shared.table(neighbors))(ids), ids)
+                parts.append(pooled)
+                if cfg.shared_space and not users:
+                    direct.append(shared.item_space(pooled))
         return with_direct(self.out(tf.concat(parts, axis=-1)), direct)
 
 
 class CandidateTower(tf.keras.Model):
     """Transformed candidate features (+ decoded image) -> ``[batch, dim]`` embedding.
 
-    Point-in-time item popularity is deliberately not an input: with in-batch negatives it lets
-    the model match a query's time (its counts grow with time) to candidates of the same time,
-    which separates positives from negatives in training and means nothing at serving, where
-    every candidate is as of the cut-off. Measured on the 100k shop: with it, the behavior-only
-    model fell to most-popular (Recall@50 0.137); without it, 0.302, and the full model went from
-    0.219 to 0.394 (ID-only 0.331). Popularity reaches retrieval through the logQ correction.
+    Point-in-time item popularity is deliberately not an input (nor computed): with in-batch
+    negatives it lets the model match a query's time (its counts grow with time) to candidates
+    of the same time, which separates positives from negatives in training and means nothing at
+    serving, where every candidate is as of the cut-off. Measured on the 100k shop: with it, the
+    behavior-only model fell to most-popular (Recall@50 0.137); without it, 0.302, and the full
+    model went from 0.219 to 0.394 (ID-only 0.331). Popularity reaches retrieval through the logQ
+    correction.
 
     An item whose id is out of vocabulary (never interacted with in the train window) falls into
     the OOV bucket: its content alone places it (cold start).
@@ -204,22 +227,34 @@ class CandidateTower(tf.keras.Model):
         self.out = dense_block(dim, "candidate_mlp")
 
     def call(self, f: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Returns ``[batch, dim]``; reads only the enabled modalities' features."""
-        cfg, shared = self.config, self.shared
-        parts = [shared.item(f[xf(ITEM_ID)])]
+        """Returns ``[batch, dim]``; reads only the enabled modalities' features.
+
+        Each branch reads the candidate features ``schemas.features`` declares for its modality:
+        profile strings embedded and summed, profile numbers through one dense layer; each text
+        pooled tokens; the image decoded by the model (``IMAGE_PIXELS``, ``IMAGE_VALID``);
+        each relation sequence pooled.
+        """
+        cfg, shared, side = self.config, self.shared, Side.CANDIDATE
+        (item_id,) = fs.features(side, Modality.ID)
+        parts = [shared.item(f[xf(item_id.name)])]
         direct = [shared.item_space(parts[0])] if cfg.shared_space else []
         if cfg.uses(Modality.PROFILE):
-            parts.append(shared.category(f[xf(CATEGORY)]) + shared.category(f[xf(BRAND)]))
-            parts.append(self.numbers(tf.stack([f[xf(PRICE)]], axis=1)))
+            profile = scalars(side, Modality.PROFILE, strings=True)
+            parts.append(summed([shared.table(x)(f[xf(x.name)]) for x in profile]))
+            numbers = scalars(side, Modality.PROFILE, strings=False)
+            parts.append(self.numbers(tf.stack([f[xf(x.name)] for x in numbers], axis=1)))
         if cfg.uses(Modality.TEXT):
-            tokens = f[ITEM_TEXT_TOKENS]
-            pooled = masked_mean(shared.token(tokens), tokens)
-            parts.append(pooled)
-            if cfg.shared_space:
-                direct.append(shared.text_space(pooled))
+            for text in fs.features(side, Modality.TEXT):
+                tokens = f[fs.output_names(text.name)[0]]
+                pooled = masked_mean(shared.token(tokens), tokens)
+                parts.append(pooled)
+                if cfg.shared_space:
+                    direct.append(shared.text_space(pooled))
         if cfg.uses(Modality.IMAGE):
+            # The declared image feature (bytes) arrives decoded: see catalog/export.
             parts.append(self.image(f[IMAGE_PIXELS]) * f[IMAGE_VALID][:, None])
         if cfg.uses(Modality.RELATION):
-            neighbors = f[xf(fs.NEIGHBOR_ITEM_IDS)]
-            parts.append(masked_mean(shared.item(neighbors), neighbors))
+            for neighbors in sequences(side, Modality.RELATION):
+                ids = f[xf(neighbors.name)]
+                parts.append(masked_mean(shared.table(neighbors)(ids), ids))
         return with_direct(self.out(tf.concat(parts, axis=-1)), direct)

@@ -17,7 +17,6 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.options.pipeline_options import PipelineOptions
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.beam import analysis_graph_builder, analyzer_cache
 from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 from tfx_bsl.tfxio.parquet_tfxio import ParquetTFXIO
@@ -37,15 +36,6 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     if not any(a.startswith("--direct_running_mode") for a in args):
         args.append("--direct_running_mode=in_memory")
     return PipelineOptions(args)
-
-
-def subset_schema(schema: schema_pb2.Schema, keep: Collection[str]) -> schema_pb2.Schema:
-    """``schema`` with only the features named in ``keep``."""
-    out = schema_pb2.Schema()
-    out.CopyFrom(schema)
-    del out.feature[:]
-    out.feature.extend([f for f in schema.feature if f.name in keep])
-    return out
 
 
 def analyze_and_transform(

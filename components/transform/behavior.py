@@ -1,4 +1,4 @@
-"""Behavior features as of a point in time: sequences, counts, rates; item popularity."""
+"""Behavior features of a user as of a point in time: sequences, counts, rates."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from schemas.features import (
     HIST_EVENT_TYPES,
     HIST_ITEM_IDS,
     HISTORY_LEN,
-    ITEM_CONVERSION,
-    ITEM_POPULARITY,
     MEAN_DWELL_S,
     N_EVENTS,
     N_PURCHASES,
@@ -26,7 +24,6 @@ from schemas.features import (
 from schemas.tables import DWELL_S, EVENT_TYPE, ITEM_ID, SESSION_ID, TS, USER_ID
 
 PURCHASE = "purchase"
-VIEW = "view"
 MICROS_PER_DAY = 86_400 * 1_000_000
 
 
@@ -91,26 +88,3 @@ def _session_starts(events: pa.Table, order: np.ndarray) -> np.ndarray:
     out = np.empty(len(order), dtype=np.float64)
     out[order] = starts_sorted
     return out
-
-
-def item_behavior(
-    events: pa.Table, items: pa.Array, at: np.ndarray, *, dictionary: pa.Array
-) -> dict[str, pa.Array]:
-    """Each (item, time) query's popularity and conversion strictly before that time.
-
-    Returns:
-        ``item_popularity`` (interactions) and ``item_conversion`` (purchases per view, 0 when
-        never viewed), float32.
-    """
-    lb = lookback(
-        encode(events[ITEM_ID], dictionary), micros(events[TS]), encode(items, dictionary), at
-    )
-    kinds = events[EVENT_TYPE]
-    purchases = lb.total(pc.equal(kinds, PURCHASE).to_numpy(zero_copy_only=False).astype(float))
-    views = lb.total(pc.equal(kinds, VIEW).to_numpy(zero_copy_only=False).astype(float))
-    return {
-        ITEM_POPULARITY: pa.array(lb.counts, pa.float32()),
-        ITEM_CONVERSION: pa.array(
-            np.where(views > 0, purchases / np.maximum(views, 1.0), 0.0), pa.float32()
-        ),
-    }

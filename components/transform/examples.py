@@ -1,10 +1,10 @@
 """Raw feature rows: training examples, catalog rows and serving requests (pure pyarrow/numpy).
 
 - An example is one interaction in a window: the user's context strictly before the event, the
-  item, the item's popularity strictly before the event, a label and a weight.
+  item, a label and a weight.
 - A catalog row is one item with its static content (text, category, brand, price, image,
-  neighbours) and its popularity as of a cut-off; the trainer gathers static candidate features
-  from these rows, and the export indexes them.
+  neighbours); the trainer gathers static candidate features from these rows, and the export
+  indexes them.
 - A serving request is one user's context as of a cut-off: exactly the query features.
 
 Examples and catalog rows share one schema (every feature present, placeholders where a row has
@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from components.transform.behavior import item_behavior, user_behavior
+from components.transform.behavior import user_behavior
 from components.transform.codes import dictionary_of, encode, fixed_string_lists, micros
 from components.transform.relations import item_neighbors, last_items, user_neighbors
 from components.transform.text import user_texts
@@ -144,11 +144,6 @@ def static_candidate_features(ctx: Context, items: pa.Array) -> dict[str, pa.Arr
     return out
 
 
-def dynamic_candidate_features(ctx: Context, items: pa.Array, at: np.ndarray) -> dict:
-    """Popularity and conversion of each (item, time), from events strictly before the time."""
-    return item_behavior(ctx.events, items, at, dictionary=ctx.item_dictionary)
-
-
 def labels(events: pa.Table) -> tuple[pa.Array, pa.Array]:
     """Ranking-head label (1.0 for a purchase, cart or rating >= 4, else 0.0) and weight."""
     kinds = events[EVENT_TYPE]
@@ -211,7 +206,6 @@ def build_examples(ctx: Context, window: pa.Table) -> pa.Table:
     at = micros(window[TS])
     columns = query_features(ctx, users, at)
     columns[ITEM_ID] = items.cast(pa.string())
-    columns.update(dynamic_candidate_features(ctx, items, at))
     columns[fs.LABEL] = pa.array(label[first], pa.float32())
     columns[fs.WEIGHT] = pa.array(np.ones(window.num_rows, np.float32))
     return to_feature_table(columns, window.num_rows)
@@ -222,17 +216,15 @@ def example_times(ctx: Context, window: pa.Table) -> np.ndarray:
     return micros(window.filter(pa.array(first_interactions(ctx, window)))[TS])
 
 
-def build_catalog(ctx: Context, at_micros: int) -> pa.Table:
-    """One row per catalog item with its content and its popularity as of ``at_micros``.
+def build_catalog(ctx: Context) -> pa.Table:
+    """One row per catalog item with its content (static: the same at every cut-off).
 
     Returns:
         A table with ``example_arrow_schema()``; query features are placeholders (user_id "").
     """
     items = ctx.items[ITEM_ID].combine_chunks()
-    at = np.full(len(items), at_micros, dtype=np.int64)
     columns = static_candidate_features(ctx, items)
     columns[ITEM_ID] = items.cast(pa.string())
-    columns.update(dynamic_candidate_features(ctx, items, at))
     return to_feature_table(columns, len(items))
 
 

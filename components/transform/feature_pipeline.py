@@ -9,7 +9,7 @@ steps of ``shards``:
 ```
 files -> row groups -> read, route by shard
   user rows -> GBK -> UserAsks (pass 1) -> friend asks + events -> GBK -> AnswerFriends
-  item rows + item asks -> GBK -> ItemShards -> popularity answers, catalog parts
+  item rows -> GBK -> ItemShards -> catalog parts
   user rows + answers -> GBK -> UserRows (pass 2) -> parts -> GBK by output -> Merge
 ```
 
@@ -153,10 +153,7 @@ def shuffle_root(examples_dir: str) -> str:
 # Where each table's rows go: (stage, tag, key column, columns kept or None for all).
 USER_STAGE, ITEM_STAGE = "user_stage", "item_stage"
 ROUTES = {
-    EVENTS.name: (
-        (USER_STAGE, "events", USER_ID, None),
-        (ITEM_STAGE, "events", ITEM_ID, (*shards.ITEM_EVENT_COLUMNS, shards.ORD)),
-    ),
+    EVENTS.name: ((USER_STAGE, "events", USER_ID, None),),
     REVIEWS.name: ((USER_STAGE, "reviews", USER_ID, None),),
     USER_RELATIONS.name: ((USER_STAGE, "links", SRC_USER, None),),
     USERS.name: ((USER_STAGE, "users", USER_ID, None),),
@@ -246,12 +243,12 @@ def _user_inputs(values: Iterable[tuple[str, pa.Table]]):
 
 
 class _UserAsks(beam.DoFn):
-    """Pass 1 over a user shard: its questions to friend and item shards.
+    """Pass 1 over a user shard: its questions to the friend shards.
 
     Its events go to the friend stage too: other shards' questions about its users.
     """
 
-    FRIEND_STAGE, ITEM_STAGE = "friend_stage", "item_stage"
+    FRIEND_STAGE = "friend_stage"
 
     def __init__(self, request_starts: dict[str, int], count: int, exchange: Exchange) -> None:
         self._starts = request_starts
@@ -262,17 +259,12 @@ class _UserAsks(beam.DoFn):
         shard, values = element
         ctx, windows, _ = _user_inputs(values)
         queries = shards.shard_queries(ctx, windows, self._starts)
-        friend_asks, item_asks = shards.user_asks(ctx, queries, shard=shard)
+        friend_asks = shards.user_asks(ctx, queries, shard=shard)
         friend_events = ctx.events.select(list(shards.FRIEND_EVENT_COLUMNS))
         put, part = self._exchange.put, f"user-{shard}"
-        events = put(self.FRIEND_STAGE, shard, "events", part, friend_events)
-        yield beam.pvalue.TaggedOutput(self.FRIEND_STAGE, (shard, ("events", events)))
+        yield shard, ("events", put(self.FRIEND_STAGE, shard, "events", part, friend_events))
         for friend_shard, rows in shards.split_by_shard(friend_asks, shards.FRIEND, self._count):
-            asks = put(self.FRIEND_STAGE, friend_shard, "asks", part, rows)
-            yield beam.pvalue.TaggedOutput(self.FRIEND_STAGE, (friend_shard, ("asks", asks)))
-        for item_shard, rows in shards.split_by_shard(item_asks, ITEM_ID, self._count):
-            asks = put(self.ITEM_STAGE, item_shard, "asks", part, rows)
-            yield beam.pvalue.TaggedOutput(self.ITEM_STAGE, (item_shard, ("asks", asks)))
+            yield friend_shard, ("asks", put(self.FRIEND_STAGE, friend_shard, "asks", part, rows))
 
 
 class _UserRows(beam.DoFn):
@@ -299,8 +291,7 @@ class _UserRows(beam.DoFn):
         ctx, windows, grouped = _user_inputs(values)
         queries = shards.shard_queries(ctx, windows, self._starts)
         friends = shards.concat_or_empty(grouped.get("friends", []), shards.FRIEND_ANSWER_SCHEMA)
-        items = shards.concat_or_empty(grouped.get("items", []), shards.ITEM_ANSWER_SCHEMA)
-        for key, rows, at in shards.assemble(ctx, queries, friends, items):
+        for key, rows, at in shards.assemble(ctx, queries, friends):
             yield key, write_part(self._examples_dir, key, f"user-{shard}", rows)
             if key == shards.TRAIN_EXAMPLES and self._span_days is not None:
                 names = outputs.span_names(at, days=self._span_days, cutoff_micros=self._cutoff)
@@ -336,35 +327,24 @@ class _AnswerFriends(beam.DoFn):
 
 
 class _ItemShard(beam.DoFn):
-    """One item shard: popularity answers (to the asking user shards) and its catalog rows."""
+    """One item shard: its catalog rows, as a part file ``(CATALOG, path)``."""
 
-    CATALOG = "catalog"
-
-    def __init__(self, catalog_at: int, exchange: Exchange) -> None:
-        self._catalog_at = catalog_at
-        self._exchange = exchange
+    def __init__(self, examples_dir: str) -> None:
+        self._examples_dir = examples_dir
 
     def process(self, element: tuple[int, Iterable[tuple[str, pa.Table | str]]]):
         shard, values = element
         grouped = _by_tag(values)
-        schema = EVENTS.arrow_schema()
-        event_schema = pa.schema([schema.field(c) for c in shards.ITEM_EVENT_COLUMNS])
         ctx = shards.item_context(
             items=shards.in_input_order(grouped.get("items", []), ITEMS.arrow_schema()),
-            events=shards.in_input_order(grouped.get("events", []), event_schema),
             item_links=shards.in_input_order(
                 grouped.get("links", []), ITEM_RELATIONS.arrow_schema()
             ),
         )
-        asks = shards.concat_or_empty(grouped.get("asks", []), shards.ITEM_ASK_SCHEMA)
-        answers, catalog = shards.item_shard(ctx, asks, catalog_at=self._catalog_at)
-        for origin, rows in shards.split_by_column(answers, shards.ORIGIN):
-            value = self._exchange.put(USER_ROWS_STAGE, origin, "items", f"item-{shard}", rows)
-            yield origin, ("items", value)
+        catalog = shards.item_shard(ctx)
         if catalog is not None:
-            examples_dir = self._exchange.examples_dir
-            path = write_part(examples_dir, shards.CATALOG, f"item-{shard}", catalog)
-            yield beam.pvalue.TaggedOutput(self.CATALOG, (shards.CATALOG, path))
+            path = write_part(self._examples_dir, shards.CATALOG, f"item-{shard}", catalog)
+            yield shards.CATALOG, path
 
 
 def part_path(examples_dir: str, key: str, part: str) -> str:
@@ -494,27 +474,20 @@ def build_features(
     asks = (
         read[USER_STAGE]
         | "GroupUserShards" >> beam.GroupByKey()
-        | "UserAsks"
-        >> beam.ParDo(_UserAsks(starts_by_kind, count, exchange)).with_outputs(
-            _UserAsks.FRIEND_STAGE, _UserAsks.ITEM_STAGE
-        )
+        | "UserAsks" >> beam.ParDo(_UserAsks(starts_by_kind, count, exchange))
     )
     friend_answers = (
-        asks[_UserAsks.FRIEND_STAGE]
+        asks
         | "GroupFriendShards" >> beam.GroupByKey()
         | "AnswerFriends" >> beam.ParDo(_AnswerFriends(exchange))
     )
-    item = (
-        (read[ITEM_STAGE], asks[_UserAsks.ITEM_STAGE])
-        | "ItemStage" >> beam.Flatten()
+    catalog_parts = (
+        read[ITEM_STAGE]
         | "GroupItemShards" >> beam.GroupByKey()
-        | "ItemShards"
-        >> beam.ParDo(_ItemShard(starts["eval"], exchange)).with_outputs(
-            _ItemShard.CATALOG, main="answers"
-        )
+        | "ItemShards" >> beam.ParDo(_ItemShard(examples_dir))
     )
     user_parts = (
-        (read[USER_STAGE], friend_answers, item.answers)
+        (read[USER_STAGE], friend_answers)
         | "UserRowsStage" >> beam.Flatten()
         | "GroupUserShardsWithAnswers" >> beam.GroupByKey()
         | "UserRows"
@@ -525,7 +498,7 @@ def build_features(
         [(key, None) for key in (*shards.OUTPUT_KINDS, shards.CATALOG)]
     )
     _ = (
-        (user_parts, item[_ItemShard.CATALOG], empty)
+        (user_parts, catalog_parts, empty)
         | "AllParts" >> beam.Flatten()
         | "ByOutput" >> beam.GroupByKey()
         | "Merge" >> beam.ParDo(_Merge(examples_dir))

@@ -34,7 +34,7 @@ from components.transform.examples import (
     request_users,
 )
 from components.transform.feature_pipeline import auto_shards, build_features, describe_counts
-from components.transform.preprocessing import example_output_names, make_preprocessing_fn
+from components.transform.preprocessing import make_preprocessing_fn
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
 from schemas import features as fs
 from schemas.tables import USER_ID
@@ -151,7 +151,7 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
             feature_spec=fs.example_feature_spec(),
             preprocessing_fn=make_preprocessing_fn(config),
             is_catalog_row=is_catalog_batch,
-            example_outputs=example_output_names(),
+            example_outputs=fs.example_output_names(),
             transform_dir=transform_dir,
             examples_dir=examples_dir,
             temp_dir=temp_dir,
@@ -169,6 +169,7 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         "beam_args": list(config.beam_args),
         "features": "in_process" if config.in_process_features else "beam",
         "shards": shard_count,
+        outputs.OOV_BUCKETS: config.oov_buckets,
     }
     if config.cache_dir is not None:
         manifest["spans"] = sorted(spans)
@@ -226,7 +227,7 @@ def build_features_in_process(
             examples,
             os.path.join(outputs.raw_examples_dir(examples_dir, split), outputs.RAW_EXAMPLES_FILE),
         )
-    catalog = build_catalog(ctx, starts[EVAL])
+    catalog = build_catalog(ctx)
     pq.write_table(catalog, outputs.raw_catalog_path(examples_dir))
     summary["catalog"] = describe(catalog)
     for split in (EVAL, TEST):

@@ -18,6 +18,8 @@ import os
 import numpy as np
 
 MANIFEST = "manifest.json"
+# Manifest field: out-of-vocabulary buckets of every vocabulary (train sizes its tables by it).
+OOV_BUCKETS = "oov_buckets"
 REQUESTS_DIR = "requests"
 RAW_DIR = "raw"
 RAW_EXAMPLES_FILE = "examples.parquet"
@@ -44,7 +46,7 @@ def transformed_pattern(examples_dir: str, split: str) -> str:
 
 
 def raw_catalog_path(examples_dir: str) -> str:
-    """Raw catalog rows (every item's content and popularity as of the train cut-off)."""
+    """Raw catalog rows: every item's content."""
     return os.path.join(examples_dir, RAW_DIR, "train", RAW_CATALOG_FILE)
 
 

@@ -22,52 +22,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.transform.config import TransformConfig
-from components.transform.text import tokenize
+from components.transform.text import pad_token_ids, tokenize
 from schemas import features as fs
 from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
 
-# Days-before-cut-off boundaries of the history recency buckets (fixed: no analyzer needed).
-RECENCY_BOUNDARIES = (1.0 / 24, 1.0, 3.0, 7.0, 14.0, 30.0, 90.0, 365.0)
-
-ITEM_VOCAB = "item_id_vocab"
-TEXT_VOCAB = "text_vocab"
-CATEGORICAL_VOCAB = "categorical_vocab"
-ITEM_TEXT_TOKENS = fs.transformed_name(fs.ITEM_TEXT, suffix=fs.TEXT_TOKENS_SUFFIX)
-USER_TEXT_TOKENS = fs.transformed_name(fs.USER_TEXT, suffix=fs.TEXT_TOKENS_SUFFIX)
-
-ITEM_ID_FEATURES = (ITEM_ID, fs.HIST_ITEM_IDS, fs.FRIEND_ITEM_IDS, fs.NEIGHBOR_ITEM_IDS)
-USER_ID_FEATURES = (USER_ID, fs.FRIEND_IDS)
-QUERY_COUNTS = (fs.N_EVENTS, fs.N_PURCHASES, fs.N_SESSIONS, fs.N_FRIENDS, fs.MEAN_DWELL_S)
-CONTENT_COUNTS = (PRICE, fs.N_NEIGHBORS)
-RATES = (fs.PURCHASE_RATE, fs.ITEM_CONVERSION)
-
-
-def vocabulary_name(feature: str) -> str:
-    """The TFT vocabulary file of a feature (train reads embedding sizes from it)."""
-    if feature in ITEM_ID_FEATURES:
-        return ITEM_VOCAB
-    if feature in USER_ID_FEATURES:
-        return f"{USER_ID}_vocab"
-    if feature in (fs.ITEM_TEXT, fs.USER_TEXT):
-        return TEXT_VOCAB
-    return CATEGORICAL_VOCAB
-
-
-def output_names(feature: str) -> tuple[str, ...]:
-    """The transformed outputs computed from raw ``feature``."""
-    if feature in (fs.ITEM_TEXT, fs.USER_TEXT):
-        return (fs.transformed_name(feature, suffix=fs.TEXT_TOKENS_SUFFIX),)
-    return (fs.transformed_name(feature),)
-
-
-def example_output_names() -> frozenset[str]:
-    """Transformed features written per example: query side, time-varying candidate side, labels.
-
-    The rest of the candidate side (content) is the same for every example of an item; the
-    trainer gathers it from the catalog instead.
-    """
-    names = fs.QUERY_FEATURES + fs.DYNAMIC_CANDIDATE_FEATURES + fs.LABEL_FEATURES
-    return frozenset(out for name in names for out in output_names(name))
+QUERY_COUNTS = (fs.N_EVENTS, fs.N_PURCHASES, fs.N_SESSIONS, fs.MEAN_DWELL_S)
+CONTENT_COUNTS = (PRICE,)
+RATES = (fs.PURCHASE_RATE,)
 
 
 def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
@@ -110,16 +71,16 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
         item_vocab = tft.vocabulary(
             _non_pad(observed_items),
             top_k=config.id_vocab_size or None,
-            vocab_filename=ITEM_VOCAB,
+            vocab_filename=fs.ITEM_VOCAB,
         )
-        for name in ITEM_ID_FEATURES:
+        for name in fs.ITEM_ID_FEATURES:
             out[fs.transformed_name(name)] = ids(inputs[name], item_vocab)
         user_vocab = tft.vocabulary(
             _non_pad(tf.boolean_mask(inputs[USER_ID], is_example)),
             top_k=config.id_vocab_size or None,
-            vocab_filename=vocabulary_name(USER_ID),
+            vocab_filename=fs.USER_VOCAB,
         )
-        for name in USER_ID_FEATURES:
+        for name in fs.USER_ID_FEATURES:
             out[fs.transformed_name(name)] = ids(inputs[name], user_vocab)
 
         # Categorical profile and content attributes: one vocabulary of "feature=value" tokens,
@@ -136,7 +97,7 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
             tf.concat(
                 [_non_pad(tf.boolean_mask(tagged[n], m)) for n, m in categorical.items()], axis=0
             ),
-            vocab_filename=CATEGORICAL_VOCAB,
+            vocab_filename=fs.CATEGORICAL_VOCAB,
         )
         for name in categorical:
             out[fs.transformed_name(name)] = ids(tagged[name], categorical_vocab)
@@ -153,28 +114,23 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
                 axis=0,
             ),
             top_k=config.text_vocab_size,
-            vocab_filename=TEXT_VOCAB,
+            vocab_filename=fs.TEXT_VOCAB,
         )
         for name, tokens in ((fs.USER_TEXT, user_tokens), (fs.ITEM_TEXT, item_tokens)):
-            token_ids = tft.apply_vocabulary(tokens, text_vocab, num_oov_buckets=oov) + 1
-            out[output_names(name)[0]] = token_ids[:, : config.max_text_tokens].to_tensor(
-                default_value=0, shape=[None, config.max_text_tokens]
-            )
+            token_ids = tft.apply_vocabulary(tokens, text_vocab, num_oov_buckets=oov)
+            out[fs.output_names(name)[0]] = pad_token_ids(token_ids, length=config.max_text_tokens)
 
         # Behavior: recency buckets (0 = padding), counts z-scored over examples, rates as is.
         ages = inputs[fs.HIST_AGE_DAYS]
         buckets = tf.cast(
-            tf.raw_ops.Bucketize(input=ages, boundaries=list(RECENCY_BOUNDARIES)), tf.int64
+            tf.raw_ops.Bucketize(input=ages, boundaries=list(fs.RECENCY_BOUNDARIES)), tf.int64
         )
         out[fs.transformed_name(fs.HIST_AGE_DAYS)] = tf.where(
             ages < 0, tf.zeros_like(buckets), buckets + 1
         )
         query_counts = zscores({n: inputs[n] for n in QUERY_COUNTS}, is_example)
         content_counts = zscores({n: inputs[n] for n in CONTENT_COUNTS}, is_catalog)
-        popularity = zscores(
-            {fs.ITEM_POPULARITY: inputs[fs.ITEM_POPULARITY]}, tf.ones_like(is_example)
-        )
-        for name, value in {**query_counts, **content_counts, **popularity}.items():
+        for name, value in {**query_counts, **content_counts}.items():
             out[fs.transformed_name(name)] = value
         for name in RATES:
             out[fs.transformed_name(name)] = tf.clip_by_value(inputs[name], 0.0, 1.0)

@@ -13,8 +13,6 @@ from schemas.features import (
     FRIEND_ITEM_IDS,
     FRIEND_ITEMS_LEN,
     FRIENDS_LEN,
-    N_FRIENDS,
-    N_NEIGHBORS,
     NEIGHBOR_ITEM_IDS,
     NEIGHBORS_LEN,
     PAD,
@@ -42,7 +40,7 @@ def user_relations(
     Returns:
         ``friend_ids`` (list<string> FRIENDS_LEN, newest link first), ``friend_item_ids``
         (list<string> FRIEND_ITEMS_LEN: each neighbour's last item before the time, in the same
-        order), ``n_friends`` (float32, all links before the time).
+        order).
     """
     out, nearest = user_neighbors(links, users, at, dictionary=dictionary)
     items = last_items(events, nearest, np.repeat(at, FRIEND_ITEMS_LEN), dictionary=dictionary)
@@ -56,7 +54,7 @@ def user_neighbors(
     """Each (user, time) query's neighbours linked strictly before that time.
 
     Returns:
-        ``{friend_ids, n_friends}`` (see ``user_relations``), and the ``[queries *
+        ``{friend_ids}`` (see ``user_relations``), and the ``[queries *
         FRIEND_ITEMS_LEN]`` nearest neighbours (row-major, null where a slot is empty) whose last
         items ``friend_item_ids`` holds.
     """
@@ -70,10 +68,7 @@ def user_neighbors(
         nearest_ids = pc.if_else(pa.array(nearest < 0), pa.scalar(None, pa.string()), taken)
     else:
         nearest_ids = pa.nulls(len(nearest), pa.string())
-    return {
-        FRIEND_IDS: gather_strings(destinations, slots, pad=PAD),
-        N_FRIENDS: pa.array(lb.counts.astype(np.float32), pa.float32()),
-    }, nearest_ids
+    return {FRIEND_IDS: gather_strings(destinations, slots, pad=PAD)}, nearest_ids
 
 
 def last_items(
@@ -104,7 +99,7 @@ def item_neighbors(
     """Each item's also-bought / also-viewed neighbours (item_relations has no time: static).
 
     Returns:
-        ``neighbor_item_ids`` (list<string> NEIGHBORS_LEN, in table order) and ``n_neighbors``.
+        ``neighbor_item_ids`` (list<string> NEIGHBORS_LEN, in table order).
     """
     src = encode(links[SRC_ITEM], dictionary)
     # Reverse table order as "time" so that last() returns neighbours in table order.
@@ -114,6 +109,5 @@ def item_neighbors(
     return {
         NEIGHBOR_ITEM_IDS: gather_strings(
             links[DST_ITEM].combine_chunks(), lb.last(NEIGHBORS_LEN), pad=PAD
-        ),
-        N_NEIGHBORS: pa.array(lb.counts.astype(np.float32), pa.float32()),
+        )
     }

@@ -3,12 +3,11 @@
 ``feature_pipeline`` runs these steps in Beam so that no process holds the whole event log:
 
 1. ``shard_queries`` + ``user_asks``: one shard of users (all their events, reviews, outgoing
-   links, profile rows) lists its query rows (examples, requests) and asks two questions it
-   cannot answer alone: each neighbour's last item (the neighbour may live in another shard)
-   and each example item's popularity (an item's events come from every user shard).
+   links, profile rows) lists its query rows (examples, requests) and asks the question it
+   cannot answer alone: each neighbour's last item (the neighbour may live in another shard).
 2. ``answer_friends``: the shard holding the neighbours' events answers their last items.
-3. ``item_shard``: one shard of items (their events, content rows, links) answers popularity and
-   conversion, and builds those items' catalog rows.
+3. ``item_shard``: one shard of items (their content rows and links) builds those items'
+   catalog rows; it needs no events (no candidate feature depends on time).
 4. ``assemble``: the same user shard again, with its answers: own query features (the same code
    as the in-process reference, ``examples.own_query_features``) plus the answers, as output
    rows. Computing the own features here, not in step 1, keeps the widest tables in the worker
@@ -33,7 +32,6 @@ from components.transform.codes import dictionary_of, fixed_string_lists, gather
 from components.transform.examples import (
     Context,
     build_catalog,
-    dynamic_candidate_features,
     first_interactions,
     own_query_features,
     pair_converted,
@@ -41,7 +39,7 @@ from components.transform.examples import (
     to_feature_table,
 )
 from components.transform.relations import last_items, user_neighbors
-from schemas import ITEM_RELATIONS, ITEMS, REVIEWS, USER_RELATIONS, USERS
+from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, USER_RELATIONS, USERS
 from schemas import features as fs
 from schemas.features import FRIEND_ITEMS_LEN, PAD
 from schemas.tables import ITEM_ID, TS, USER_ID
@@ -70,16 +68,8 @@ FRIEND_ASK_SCHEMA = pa.schema(
 FRIEND_ANSWER_SCHEMA = pa.schema(
     [(QID, pa.int64()), (SLOT, pa.int64()), (ORIGIN, pa.int64()), (FRIEND_ITEM, pa.string())]
 )
-ITEM_ASK_SCHEMA = pa.schema(
-    [(ITEM_ID, pa.string()), (AT, pa.int64()), (QID, pa.int64()), (ORIGIN, pa.int64())]
-)
-ITEM_ANSWER_SCHEMA = pa.schema(
-    [(QID, pa.int64()), (ORIGIN, pa.int64())]
-    + [(name, pa.float32()) for name in (fs.ITEM_POPULARITY, fs.ITEM_CONVERSION)]
-)
-# The event columns each step needs (the item and friend routes carry only these).
+# The event columns the friend step needs (the friend route carries only these).
 FRIEND_EVENT_COLUMNS = (USER_ID, ITEM_ID, TS)
-ITEM_EVENT_COLUMNS = (ITEM_ID, TS, "event_type")
 
 
 def shard_of(keys: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
@@ -175,12 +165,12 @@ def user_context(
     )
 
 
-def item_context(items: pa.Table, events: pa.Table, item_links: pa.Table) -> Context:
-    """A Context of one item shard (events need item_id, ts, event_type only)."""
+def item_context(items: pa.Table, item_links: pa.Table) -> Context:
+    """A Context of one item shard (no events: candidate features never read them)."""
     return Context(
         users=USERS.arrow_schema().empty_table(),
         items=items,
-        events=events,
+        events=EVENTS.arrow_schema().empty_table(),
         reviews=REVIEWS.arrow_schema().empty_table(),
         user_links=USER_RELATIONS.arrow_schema().empty_table(),
         item_links=item_links,
@@ -228,19 +218,18 @@ def shard_queries(
     )
 
 
-def user_asks(ctx: Context, queries: Queries, *, shard: int) -> tuple[pa.Table, pa.Table]:
+def user_asks(ctx: Context, queries: Queries, *, shard: int) -> pa.Table:
     """The questions one user shard's queries ask other shards.
 
     Returns:
-        ``FRIEND_ASK_SCHEMA`` rows (neighbour, time) whose last item a query needs, and
-        ``ITEM_ASK_SCHEMA`` rows (item, time) whose popularity an example needs.
+        ``FRIEND_ASK_SCHEMA`` rows (neighbour, time) whose last item a query needs.
     """
     _, nearest = user_neighbors(
         ctx.user_links, queries.users, queries.at, dictionary=ctx.user_dictionary
     )
     asked = pc.is_valid(nearest).to_numpy(zero_copy_only=False)
     n = len(queries.at)
-    friend_asks = pa.table(
+    return pa.table(
         {
             FRIEND: nearest.filter(pa.array(asked)),
             AT: pa.array(np.repeat(queries.at, FRIEND_ITEMS_LEN)[asked]),
@@ -250,17 +239,6 @@ def user_asks(ctx: Context, queries: Queries, *, shard: int) -> tuple[pa.Table, 
         },
         schema=FRIEND_ASK_SCHEMA,
     )
-    is_example = pc.is_valid(queries.items).to_numpy(zero_copy_only=False)
-    item_asks = pa.table(
-        {
-            ITEM_ID: queries.items.filter(pa.array(is_example)),
-            AT: pa.array(queries.at[is_example]),
-            QID: pa.array(queries.qid[is_example]),
-            ORIGIN: pa.array(np.full(int(is_example.sum()), shard, np.int64)),
-        },
-        schema=ITEM_ASK_SCHEMA,
-    )
-    return friend_asks, item_asks
 
 
 def answer_friends(events: pa.Table, asks: pa.Table) -> pa.Table:
@@ -283,34 +261,17 @@ def answer_friends(events: pa.Table, asks: pa.Table) -> pa.Table:
     )
 
 
-def item_shard(ctx: Context, asks: pa.Table, *, catalog_at: int) -> tuple[pa.Table, pa.Table]:
-    """Popularity and conversion of each asked (item, time), and this shard's catalog rows.
+def item_shard(ctx: Context) -> pa.Table | None:
+    """The catalog rows of one item shard's items (``examples.build_catalog``), None if none.
 
     Args:
-        ctx: The shard's items (content rows), their events (input order) and outgoing links.
-        asks: ``ITEM_ASK_SCHEMA`` rows about items of this shard.
-        catalog_at: The catalog's cut-off (epoch microseconds).
-
-    Returns:
-        ``ITEM_ANSWER_SCHEMA`` rows (one per ask), and the catalog rows of the shard's items
-        (``examples.build_catalog``).
+        ctx: The shard's items (content rows) and their outgoing links.
     """
-    answered = dynamic_candidate_features(ctx, asks[ITEM_ID].combine_chunks(), asks[AT].to_numpy())
-    answers = pa.table(
-        {
-            QID: asks[QID],
-            ORIGIN: asks[ORIGIN],
-            fs.ITEM_POPULARITY: answered[fs.ITEM_POPULARITY],
-            fs.ITEM_CONVERSION: answered[fs.ITEM_CONVERSION],
-        },
-        schema=ITEM_ANSWER_SCHEMA,
-    )
-    catalog = build_catalog(ctx, catalog_at) if ctx.items.num_rows else None
-    return answers, catalog
+    return build_catalog(ctx) if ctx.items.num_rows else None
 
 
 def assemble(
-    ctx: Context, queries: Queries, friend_answers: pa.Table, item_answers: pa.Table
+    ctx: Context, queries: Queries, friend_answers: pa.Table
 ) -> Iterator[tuple[str, pa.Table, np.ndarray]]:
     """The output rows of one user shard: ``(kind, rows, query times)`` per kind with rows.
 
@@ -333,10 +294,6 @@ def assemble(
     columns[ITEM_ID] = queries.items
     columns[fs.LABEL] = pa.array(queries.label, pa.float32())
     columns[fs.FRIEND_ITEM_IDS] = fixed_string_lists(friend_items, FRIEND_ITEMS_LEN)
-    for name in (fs.ITEM_POPULARITY, fs.ITEM_CONVERSION):
-        value = np.zeros(n, np.float32)
-        value[item_answers[QID].to_numpy()] = item_answers[name].to_numpy()
-        columns[name] = pa.array(value, pa.float32())
     kind, at = queries.kind, queries.at
     request_schema = fs.request_arrow_schema()
     for index, name in enumerate(OUTPUT_KINDS):

@@ -21,8 +21,9 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-RESULTS = pathlib.Path(__file__).parent / "results"
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.tiny_shop import REPO
+
+RESULTS = REPO / "bench-results"  # results are not tests: kept outside tests/
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,8 +69,8 @@ def machine() -> dict:
 
 @pytest.fixture(scope="session")
 def bench_record() -> Callable[[str, dict], dict]:
-    """``bench_record(name, results)``: merge results under ``name`` into results/latest.json and
-    write results/<UTC timestamp>-<sha>.json; returns the entry written."""
+    """``bench_record(name, results)``: merge results under ``name`` into bench-results/latest.json
+    and write bench-results/<UTC timestamp>-<sha>.json; returns the entry written."""
 
     def record(name: str, results: dict) -> dict:
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,9 @@
 
 The stages run as their command-line entry points (``python -m components.<stage>``), exactly as
 ``make run`` chains them. Metrics come from the evaluate component: its CLI for the headline
-figures (all and warm targets, every model through its exported SavedModel), and its pure core
-(``protocol``, ``job.rank_with_model``, ``metrics``, ``bootstrap``) for figures per planted group,
-which the CLI does not slice by. The two are cross-checked to agree on the overall figures.
+figures (all and warm targets, every model through its exported SavedModel), and its parts
+(``protocol``, ``exported.rank_with_model``, ``metrics``, ``bootstrap``) for figures per planted
+group, which the CLI does not slice by. The two are cross-checked to agree on the overall figures.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.evaluate.bootstrap import paired_intervals
-from components.evaluate.job import requests_for
+from components.evaluate.documents import MOST_POPULAR
 from components.evaluate.metrics import per_user_metrics
-from components.evaluate.protocol import build_eval_set, exclude_history, popularity
+from components.evaluate.protocol import build_eval_set, exclude_history, popularity, requests_for
 from components.ingest import layout
 from components.sources.truth import SIGNAL_MODALITY
 from components.transform.outputs import requests_path
@@ -31,7 +31,6 @@ from schemas.tables import USER_ID
 
 Runner = Callable[[list[str]], dict]
 
-MOST_POPULAR = "most_popular"
 FULL = "full"
 ID_ONLY = "id_only"
 OTHER = "other"  # eval users the truth table does not know (none expected)
@@ -219,7 +218,7 @@ def per_user_scores(
     Returns:
         ``(eval users sorted by id, {model: {"recall@50": [users], ...}})``.
     """
-    from components.evaluate.job import rank_with_model  # TensorFlow: only when scoring
+    from components.evaluate.exported import rank_with_model  # TensorFlow: only when scoring
 
     before = layout.read_table(data, EVENTS.name, layout.TRAIN)
     eval_set = build_eval_set(before, layout.read_table(data, EVENTS.name, layout.EVAL))

@@ -22,12 +22,12 @@ import time
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.tiny_shop import NOW, REPO
+
 EVENTS = 100_000
 USERS = 2_000
 ITEMS = 500
 SEED = 7
-NOW = "2026-11-24T00:00:00Z"
 READY = ".prepared"
 
 
@@ -112,7 +112,7 @@ def build_trainer(shop: Shop, config) -> Trainer:
     use_mixed_precision(config.mixed_precision)
     strategy = choose_strategy()
     transform_output = tft.TFTransformOutput(str(shop.graph))
-    sizes = job.vocabularies(transform_output, 1)
+    sizes = job.vocabularies(transform_output, job.transform_oov_buckets(examples_dir))
     probability, positive_share, examples = job.label_statistics(
         outputs.transformed_pattern(examples_dir, "train"), items=sizes.items
     )

@@ -1,7 +1,7 @@
 """Ingest throughput and peak memory on generated Parquet events (1M; 10M with BENCH_BIG=1).
 
 Ingest runs in a subprocess (the CLI) so its peak RSS is its own; RSS is polled with psutil.
-Figures go to tests/bench/results via ``bench_record``; nothing here asserts on time.
+Figures go to bench-results/ via ``bench_record``; nothing here asserts on time.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import pytest
 import schemas
 from schemas import tables as cols
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SIZES = [1_000_000] + ([10_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
 EVENTS_LINE = re.compile(r"ingest events: ([\d,]+) rows.* in ([\d.]+) s")
 

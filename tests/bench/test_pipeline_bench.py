@@ -6,7 +6,6 @@ total are reported next to the seconds because this machine is shared and second
 
 import datetime as dt
 import os
-import pathlib
 import re
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import sys
 import pytest
 
 from components.sources.generate import generate_shop
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.tiny_shop import REPO
 
 LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) - INFO - (Executing task|Task) .*?'([\w-]+)'")
 

@@ -10,7 +10,7 @@ switching it off should hurt the users whose signal lives in it more than everyb
 Real data: Amazon gift cards and Ciao from ``../shared/data``, ingest's default global temporal
 cut-offs (one cut-off for all users), most-popular vs ID-only vs full at K=20.
 
-Nothing here asserts on quality or time: the figures go to ``tests/bench/results`` and the
+Nothing here asserts on quality or time: the figures go to ``bench-results/`` and the
 README. The only asserts check that the stages ran and that the evaluate CLI and evaluate's core
 agree on the same figures.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -27,10 +26,11 @@ import pytest
 import quality
 
 from components.evaluate.metrics import DEFAULT_KS
-from components.train.config import SWITCHABLE, TrainConfig
-from components.train.job import MANIFEST
+from components.train.config import TrainConfig
+from components.train.outputs import MANIFEST
+from schemas.contract import SWITCHABLE
+from tests.tiny_shop import REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 # The Makefile's `make run` sample and trainer defaults (USERS, ITEMS, EVENTS, SEED, EPOCHS).

@@ -17,9 +17,10 @@ import sys
 
 import pytest
 
+from tests.tiny_shop import NOW
+
 GIB = 1024**3
 BOUND_GIB = 4.0
-NOW = "2026-11-24T00:00:00Z"
 EVENTS = int(os.environ.get("BENCH_SCALE_EVENTS", "10000000"))
 ITEMS = int(os.environ.get("BENCH_SCALE_ITEMS", "50000"))
 CAP_GIB = float(os.environ.get("BENCH_SCALE_RSS_CAP_GIB", "12"))

@@ -12,7 +12,7 @@ catalog would cost the transform and the catalog table far more and change none 
 
 The exports are loaded in one fresh interpreter that imports only TensorFlow, NumPy and PyArrow
 (``tf.saved_model.load``), fed the eval serving requests (transform's requests Parquet, cast to the
-signature's dtypes as ``components.evaluate.serving`` does; the conversion is not timed), warmed
+signature's dtypes as ``components.exported_model`` does; the conversion is not timed), warmed
 up, then timed per call with the outputs fetched to NumPy. ``query_embedding`` (TFT + query
 tower, no index) is timed too: the difference is what the index costs; so are the index's two
 steps alone (scores matmul, ``tf.math.top_k``) on random candidates of the same shape. The calls

@@ -13,7 +13,7 @@ Measured in one run on the same ingested data:
 - the analyzer cache (smallest size only): a cold cached run, then a warm "next night" whose cache
   lacks the newest span (and the catalog, new every night), against the uncached run;
 - growth from the smallest to each larger size (ratios of times and of events).
-Figures go to tests/bench/results via ``bench_record``; nothing here asserts on time.
+Figures go to bench-results/ via ``bench_record``; nothing here asserts on time.
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ import time
 import pytest
 
 from components.sources.generate import generate_shop
+from tests.tiny_shop import NOW, REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SPAN_DAYS = 30  # cached spans: 1-day spans (120 here) make a Beam graph too big for 2 cores
 SIZES = [100_000] + ([1_000_000] if os.environ.get("BENCH_BIG") == "1" else [])
-NOW = "2026-11-24T00:00:00Z"
 MEASURED: dict[int, dict] = {}  # results per size, for the growth figures of the larger sizes
 
 

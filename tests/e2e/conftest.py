@@ -1,12 +1,10 @@
 """The gate's world: a good and a planted worse model from the real stages on the bundled sample.
 
 Session-scoped, so every gate test module (test_gate_and_push, test_gate_protected_slice) shares
-one pair of trainings.
+one pair of models; the good one is the session's ``tiny_model`` (tests/conftest.py).
 """
 
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -15,31 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from components.ingest import layout
-from tests.e2e.test_pipeline_local import TINY
-
-
-def stage(*args):
-    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True)
-
-
-def build(work, data):
-    examples, graph, model = work / "examples", work / "tg", work / "model"
-    stage("components.transform", "--data", str(data), "--examples", str(examples),
-          "--transform-graph", str(graph))  # fmt: skip
-    stage("components.train", "--examples", str(examples), "--transform-graph", str(graph),
-          "--model", str(model), "--epochs", "3")  # fmt: skip
-    return {"data": data, "examples": examples, "graph": graph, "model": model}
+from tests import tiny_shop
 
 
 @pytest.fixture(scope="session")
-def world(tmp_path_factory):
+def world(tmp_path_factory, tiny_data, tiny_examples, tiny_model):
     work = tmp_path_factory.mktemp("gate")
-    data = work / "data"
-    stage("components.ingest", "--input", str(TINY), "--out", str(data),
-          "--now", "2026-11-24T00:00:00Z", "--quiet")  # fmt: skip
-    good = build(work / "good", data)
+    good = {**tiny_examples, "model": tiny_model}
     shuffled = work / "shuffled-data"
-    shutil.copytree(data, shuffled)
+    shutil.copytree(tiny_data, shuffled)
     path = layout.table_path(shuffled, "events", layout.TRAIN)
     events = pq.read_table(path)
     # Planted worse model: an id-mapping bug that swaps the most and least popular items of the
@@ -52,5 +34,8 @@ def world(tmp_path_factory):
     relabelled = pc.take(wrong, pc.index_in(events["item_id"], value_set=ids))
     item = events.schema.get_field_index("item_id")
     pq.write_table(events.set_column(item, "item_id", relabelled), path)
-    worse = build(work / "worse", shuffled)
-    return {"work": work, "good": good, "worse": worse, "data": data}
+    worse = tiny_shop.transform(shuffled, work / "worse")
+    worse["model"] = tiny_shop.train(
+        worse, work / "worse" / "model", "--epochs", str(tiny_shop.TRAIN_EPOCHS)
+    )
+    return {"work": work, "good": good, "worse": worse, "data": tiny_data}

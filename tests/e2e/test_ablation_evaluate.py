@@ -1,51 +1,41 @@
 """Evaluate with a modality ablation variant, on real models trained on the bundled tiny sample.
 
-The real ingest, transform and train stages build the full candidate and one variant (the same
-trainer with text off); evaluate ranks both through their exported SavedModels on the same users
-and tables the variant against the candidate. The ranking head is measured through the export's
-``ranking`` signature (a model without one is a reason, not a crash: tests/unit/evaluate).
+The real ingest, transform and train stages build the full candidate (the session's
+``tiny_model``) and one variant (the same trainer with text off); evaluate ranks both through
+their exported SavedModels on the same users and tables the variant against the candidate. The
+ranking head is measured through the export's ``ranking`` signature (a model without one is a
+reason, not a crash: tests/unit/evaluate).
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.job import CANDIDATE, run
-from components.train.config import SWITCHABLE
-from schemas.contract import Modality
-from tests.e2e.test_pipeline_local import TINY
+from components.evaluate.documents import CANDIDATE
+from components.evaluate.job import run
+from schemas.contract import SWITCHABLE, Modality
+from tests import tiny_shop
 
 NAME = "shoprec"
 NO_TEXT = ",".join(m.value for m in SWITCHABLE if m is not Modality.TEXT)
 
 
-def stage(*args):
-    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, tiny_examples, tiny_model):
+    """The session's full model and one variant: the same trainer with text off."""
     work = tmp_path_factory.mktemp("ablation")
-    data, examples, graph = work / "data", work / "examples", work / "tg"
-    stage("components.ingest", "--input", str(TINY), "--out", str(data),
-          "--now", "2026-11-24T00:00:00Z", "--quiet")  # fmt: skip
-    stage("components.transform", "--data", str(data), "--examples", str(examples),
-          "--transform-graph", str(graph))  # fmt: skip
-    models = {}
     # The variant also trains without the ranking head: its export has no ranking signature.
-    for name, modalities, head in (("full", "all", "0.2"), ("no_text", NO_TEXT, "0")):
-        models[name] = work / name
-        stage("components.train", "--examples", str(examples), "--transform-graph", str(graph),
-              "--model", str(models[name]), "--epochs", "2",
-              "--modalities", modalities, "--ranking-weight", head)  # fmt: skip
-    return {"data": data, "examples": examples, "models": models, "work": work}
+    no_text = tiny_shop.train(tiny_examples, work / "no_text", "--epochs",
+                              str(tiny_shop.TRAIN_EPOCHS), "--modalities", NO_TEXT,
+                              "--ranking-weight", "0")  # fmt: skip
+    models = {"full": tiny_model, "no_text": no_text}
+    return {"data": tiny_examples["data"], "examples": tiny_examples["examples"],
+            "models": models, "work": work}  # fmt: skip
 
 
 def evaluate(world, out, ablation_models):
-    return run(
+    metrics, blessing = run(
         data_dir=str(world["data"]),
         examples_dir=str(world["examples"]),
         model_dir=str(world["models"]["full"]),
@@ -56,6 +46,7 @@ def evaluate(world, out, ablation_models):
         config=EvaluateConfig(infra_requests=0, beat_baseline=False),
         ablation_models=ablation_models,
     )
+    return {"metrics": metrics.as_dict(), "blessing": blessing.as_dict()}  # as written
 
 
 @pytest.mark.slow
@@ -101,8 +92,9 @@ def test_without_variants_there_is_no_table_and_the_ranking_head_is_measured(wor
 
 @pytest.mark.slow
 def test_a_model_trained_without_the_ranking_head_exports_no_ranking_signature(world):
-    from components.evaluate.serving import ServingModel
-    from components.train.export import SERVING_DIR
+    from components.exported_model import ExportedModel
+    from components.train.outputs import SERVING_DIR
+    from components.train.signatures import RANKING_SIGNATURE
 
-    assert ServingModel(str(world["models"]["full"] / SERVING_DIR)).has_ranking
-    assert not ServingModel(str(world["models"]["no_text"] / SERVING_DIR)).has_ranking
+    assert ExportedModel(str(world["models"]["full"] / SERVING_DIR)).has(RANKING_SIGNATURE)
+    assert not ExportedModel(str(world["models"]["no_text"] / SERVING_DIR)).has(RANKING_SIGNATURE)

@@ -17,12 +17,14 @@ import pytest
 import tensorflow as tf
 
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.documents import CANDIDATE, IN_SERVICE, MOST_POPULAR
 from components.evaluate.gates import NO_EVAL_USERS
-from components.evaluate.job import CANDIDATE, IN_SERVICE, MOST_POPULAR, run
+from components.evaluate.job import run
 from components.ingest import layout
-from components.push import registry
 from components.push.job import NotBlessed
 from components.push.job import run as push_run
+from components.registry import model_root
+from components.registry.model_root import ModelRoot
 from components.train.catalog import raw_tensors
 from components.transform.outputs import RAW_EXAMPLES_FILE, raw_examples_dir, requests_path
 from schemas.features import Side
@@ -36,7 +38,7 @@ def evaluate(world, model, root, out, **config):
     # quality claim is the benchmark's, on the 100k shop.
     config = {"infra_requests": 0, "beat_baseline": False} | config
     data_dir, extra = config.pop("data_dir", world["data"]), config.pop("extra", None)
-    return run(
+    metrics, blessing = run(
         data_dir=str(data_dir),
         examples_dir=str(world["good"]["examples"]),
         model_dir=str(model),
@@ -47,6 +49,7 @@ def evaluate(world, model, root, out, **config):
         config=EvaluateConfig(**config),
         extra_models=extra,
     )
+    return {"metrics": metrics.as_dict(), "blessing": blessing.as_dict()}  # as written
 
 
 def push(world, model, out, root, **kw):
@@ -143,7 +146,7 @@ def test_good_model_is_blessed_pushed_and_a_planted_worse_one_is_not(world, tmp_
     assert first["blessing"]["blessed"], first["blessing"]["reasons"]
     assert first["blessing"]["infra"]["ok"]
     version = push(world, world["good"]["model"], tmp_path / "a", root)["version"]
-    files = registry.verify_version(str(root), NAME, version)["files"]
+    files = ModelRoot(str(root)).verify_version(NAME, version)["files"]
     assert any(f.startswith("transform_graph/") for f in files)
 
     worse = evaluate(world, world["worse"]["model"], root, tmp_path / "b")
@@ -156,8 +159,8 @@ def test_good_model_is_blessed_pushed_and_a_planted_worse_one_is_not(world, tmp_
     assert interval["mean"] < 0 and interval["low"] < -0.005
     with pytest.raises(NotBlessed):
         push(world, world["worse"]["model"], tmp_path / "b", root)
-    assert registry.read_latest(str(root), NAME) == version
-    assert registry.list_versions(str(root), NAME) == [version]
+    assert ModelRoot(str(root)).read_latest(NAME) == version
+    assert ModelRoot(str(root)).list_versions(NAME) == [version]
 
 
 @pytest.mark.slow
@@ -170,7 +173,7 @@ def test_force_bless_pushes_the_worse_model_with_who_and_why(world, tmp_path):
     assert forced["blessing"]["blessed"] and not forced["blessing"]["gate_passed"]
     out = push(world, world["worse"]["model"], tmp_path / "b", root,
                now=None)  # fmt: skip
-    manifest = registry.read_manifest(str(root), NAME, out["version"])
+    manifest = ModelRoot(str(root)).read_manifest(NAME, out["version"])
     assert manifest["blessing"]["forced"] == {"by": "ana", "reason": "planned reset"}
     assert manifest["parent_version"] == first
 
@@ -191,7 +194,7 @@ def test_bad_inputs_give_a_decision_with_its_reason(world, tmp_path):
     history.write_bytes(saved)
 
     # LATEST names a version that is not there.
-    (root / NAME / registry.LATEST).write_text("20990101T000000Z\n")
+    (root / NAME / model_root.LATEST).write_text("20990101T000000Z\n")
     got = evaluate(world, world["good"]["model"], root, tmp_path / "d")["blessing"]
     assert any("20990101T000000Z" in r and "not complete" in r for r in got["reasons"])
 

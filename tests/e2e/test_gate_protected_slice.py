@@ -28,28 +28,24 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from components.evaluate import job as evaluate_job
 from components.evaluate import slices as slicing
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.job import CANDIDATE, IN_SERVICE
+from components.evaluate.documents import CANDIDATE, IN_SERVICE
 from components.evaluate.protocol import build_eval_set, interaction_counts
 from components.ingest import layout
-from components.push import registry
 from components.push.job import NotBlessed
-from components.train.export import (
+from components.registry.model_root import ModelRoot
+from components.train import outputs as train_outputs
+from components.train.export import CANDIDATE_SPEC, PAIR_SPEC, QUERY_SPEC, embeddings_table
+from components.train.outputs import SERVING_DIR, item_embeddings_path
+from components.train.signatures import (
     CANDIDATE_EMBEDDING_SIGNATURE,
-    CANDIDATE_SPEC,
     EMBEDDING,
     OUTPUT_ITEM_IDS,
     OUTPUT_SCORES,
-    PAIR_SPEC,
     QUERY_EMBEDDING_SIGNATURE,
-    QUERY_SPEC,
     RANKING_SIGNATURE,
-    SERVING_DIR,
     SERVING_SIGNATURE,
-    embeddings_table,
-    item_embeddings_path,
 )
 from schemas import EVENTS
 from schemas.tables import ITEM_ID, USER_ID
@@ -146,7 +142,7 @@ def plant(base: pathlib.Path, out: pathlib.Path, *, buried: Mapping[str, set[str
         row = np.zeros(n, np.float32)
         row[[column[i] for i in sunk if i in column]] = -BURY
         penalties[user] = row
-    manifest = json.loads((base / evaluate_job.TRAIN_MANIFEST).read_text())
+    manifest = json.loads((base / train_outputs.MANIFEST).read_text())
     top_k = manifest["config"]["top_k"]
     module = Buried(
         str(base / SERVING_DIR),
@@ -170,7 +166,7 @@ def plant(base: pathlib.Path, out: pathlib.Path, *, buried: Mapping[str, set[str
     pq.write_table(embeddings_table(np.asarray(ids), embeddings, id_column=ITEM_ID), path)
     # Written last, as train does (evaluate takes a train output without it as unfinished).
     manifest["planted"] = {"base": str(base), "buried_users": len(buried), "bury": BURY}
-    (out / evaluate_job.TRAIN_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    (out / train_outputs.MANIFEST).write_text(json.dumps(manifest, indent=2))
     return out
 
 
@@ -221,7 +217,7 @@ def test_better_headline_but_worse_protected_slice_is_refused(world, planted, tm
     first = evaluate(world, planted["in_service"], root, tmp_path / "a")
     assert first["blessing"]["blessed"], first["blessing"]["reasons"]
     version = gate.push(world, planted["in_service"], tmp_path / "a", root)["version"]
-    assert registry.read_latest(str(root), NAME) == version
+    assert ModelRoot(str(root)).read_latest(NAME) == version
 
     got = evaluate(world, planted["candidate"], root, tmp_path / "b")
     verdict, metrics = got["blessing"], got["metrics"]
@@ -254,8 +250,8 @@ def test_better_headline_but_worse_protected_slice_is_refused(world, planted, tm
     assert any(r.endswith(": no regression") for r in verdict["reasons"]), verdict["reasons"]
     with pytest.raises(NotBlessed, match=f"protected slice {SLICE}"):
         gate.push(world, planted["candidate"], tmp_path / "b", root)
-    assert registry.read_latest(str(root), NAME) == version
-    assert registry.list_versions(str(root), NAME) == [version]
+    assert ModelRoot(str(root)).read_latest(NAME) == version
+    assert ModelRoot(str(root)).list_versions(NAME) == [version]
 
     # Control: the same candidate, the same model in service, with a slice tolerance of 1 (no
     # metric here can drop by more) is blessed and pushed: the refusal above was the slice rule.
@@ -266,4 +262,4 @@ def test_better_headline_but_worse_protected_slice_is_refused(world, planted, tm
     assert relaxed["blessing"]["infra"]["ok"], relaxed["blessing"]["infra"]
     assert relaxed["metrics"]["comparisons"] == comparisons
     pushed = gate.push(world, planted["candidate"], tmp_path / "c", root)["version"]
-    assert registry.read_latest(str(root), NAME) == pushed != version
+    assert ModelRoot(str(root)).read_latest(NAME) == pushed != version

@@ -8,7 +8,6 @@ serves raw user ids in a fresh process that imports only TensorFlow.
 import glob
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -20,11 +19,10 @@ from kfp import local
 
 import pipeline
 from components.ingest import layout
-from components.push import registry
+from components.registry import model_root
+from components.registry.model_root import ModelRoot
 from components.transform.outputs import requests_path
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = REPO / "tests" / "fixtures" / "shop-tiny"
+from tests.tiny_shop import NOW, TINY
 
 # A fresh process with no project code: raw request rows (Parquet) in, top-K raw ids out.
 SERVE = """
@@ -66,7 +64,7 @@ def two_runs(tmp_path_factory):
             raw_uri=str(TINY),
             model_root=str(model_root),
             epochs=2,
-            now="2026-11-24T00:00:00Z",
+            now=NOW,
             beat_baseline=False,
         )
         roots.append(root)
@@ -93,15 +91,15 @@ def test_second_run_is_gated_against_the_first(two_runs):
     assert first["blessed"] and first["in_service_version"] is None
     assert second["in_service_version"] is not None
     assert any("vs in service" in reason for reason in second["reasons"])
-    versions = registry.list_versions(two_runs["model_root"], pipeline.MODEL_NAME)
-    assert registry.read_latest(two_runs["model_root"], pipeline.MODEL_NAME) == versions[-1]
+    versions = ModelRoot(two_runs["model_root"]).list_versions(pipeline.MODEL_NAME)
+    assert ModelRoot(two_runs["model_root"]).read_latest(pipeline.MODEL_NAME) == versions[-1]
 
 
 @pytest.mark.slow
 def test_pushed_model_serves_raw_user_ids_in_a_fresh_process(two_runs):
     root, name = two_runs["model_root"], pipeline.MODEL_NAME
-    version_dir = registry.version_dir(root, name, registry.read_latest(root, name))
-    serving = os.path.join(version_dir, registry.MODEL_SUBDIR, "serving")
+    version_dir = ModelRoot(root).version_dir(name, ModelRoot(root).read_latest(name))
+    serving = os.path.join(version_dir, model_root.MODEL_SUBDIR, "serving")
     requests = pq.read_table(
         requests_path(only(f"{two_runs['roots'][1]}/*/transform/examples"), layout.EVAL)
     )

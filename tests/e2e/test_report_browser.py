@@ -1,11 +1,12 @@
 """The analyst page of a tiny run, opened in a real headless Chromium.
 
-The stages run on the bundled sample as in ``test_gate_and_push.py``; the report CLI writes the
-page; Chromium renders it (screenshot) and dumps its DOM, with a net log of every request it
-made. The page must show every section and make no network request: each request the browser
-made on the page's behalf (its network isolation key is the file:// page) is listed, and none
-may be http(s)/ws(s). Chromium's own background traffic (time sync, accounts) is attributed to
-other keys and ignored; a control page with one remote image proves the check catches one.
+Evaluate and the report CLI run on the session's tiny shop and model (``tiny_model``); the
+report writes the page; Chromium renders it (screenshot) and dumps its DOM, with a net log of
+every request it made. The page must show every section and make no network request: each
+request the browser made on the page's behalf (its network isolation key is the file:// page)
+is listed, and none may be http(s)/ws(s). Chromium's own background traffic (time sync,
+accounts) is attributed to other keys and ignored; a control page with one remote image proves
+the check catches one.
 """
 
 import json
@@ -13,13 +14,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 from PIL import Image
 
 from components.report.html import SECTIONS
-from tests.e2e.test_pipeline_local import TINY
+from tests.tiny_shop import stage
 
 CHROMIUM = "/usr/bin/chromium"
 NETWORK_SCHEMES = ("http:", "https:", "ws:", "wss:", "ftp:")
@@ -29,10 +29,6 @@ pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
     reason=f"{CHROMIUM} is absent: install the Debian package (apt-get install -y chromium)",
 )
-
-
-def stage(*args):
-    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True)
 
 
 def chromium(page, work, *mode):
@@ -65,22 +61,16 @@ def page_requests(netlog):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, tiny_examples, tiny_model):
     work = tmp_path_factory.mktemp("report")
-    data, examples, graph = work / "data", work / "examples", work / "tg"
-    model, evaluation = work / "model", work / "evaluation"
-    stage("components.ingest", "--input", str(TINY), "--out", str(data),
-          "--now", "2026-11-24T00:00:00Z", "--quiet")  # fmt: skip
-    stage("components.transform", "--data", str(data), "--examples", str(examples),
-          "--transform-graph", str(graph))  # fmt: skip
-    stage("components.train", "--examples", str(examples), "--transform-graph", str(graph),
-          "--model", str(model), "--epochs", "2")  # fmt: skip
+    data, examples = tiny_examples["data"], tiny_examples["examples"]
+    evaluation = work / "evaluation"
     stage("components.evaluate", "--data", str(data), "--examples", str(examples),
-          "--model", str(model), "--model-root", str(work / "root"), "--out", str(evaluation),
+          "--model", str(tiny_model), "--model-root", str(work / "root"), "--out", str(evaluation),
           "--no-beat-baseline")  # fmt: skip
     html, md = work / "report" / "page.html", work / "report" / "summary.md"
     stage("components.report", "--data", str(data), "--evaluation", str(evaluation),
-          "--out", str(md), "--examples", str(examples), "--model", str(model),
+          "--out", str(md), "--examples", str(examples), "--model", str(tiny_model),
           "--html", str(html))  # fmt: skip
     return {"work": work, "html": html, "md": md}
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from components.ingest import layout
-from components.train.export import SERVING_DIR
+from components.train.outputs import SERVING_DIR
 from components.transform.outputs import requests_path
 from schemas.tables import EVENTS, ITEM_ID, USER_ID
+from tests.tiny_shop import NOW, stage
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 K = 20
 
 # A fresh process with no project code: raw request rows in, each user's ranked raw ids out.
@@ -38,10 +38,6 @@ print(json.dumps({u: [i.decode() for i in row] for u, row in zip(users, ids)}))
 """
 
 
-def stage(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, cwd=REPO)
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     work = tmp_path_factory.mktemp("planted")
@@ -51,7 +47,7 @@ def shop(tmp_path_factory):
     world = json.loads((raw / "_meta.json").read_text())["world"]
     stage("components.ingest", "--input", str(raw), "--out", str(data),
           "--train-end", world["history_cut"], "--eval-end", world["eval_end"],
-          "--now", "2026-11-24T00:00:00Z", "--quiet")  # fmt: skip
+          "--now", NOW, "--quiet")  # fmt: skip
     stage("components.transform", "--data", str(data), "--examples", str(examples),
           "--transform-graph", str(graph))  # fmt: skip
     stage("components.train", "--examples", str(examples), "--transform-graph", str(graph),

@@ -1,8 +1,9 @@
 """The trainer as a process on the bundled tiny sample: resume after SIGKILL, two workers,
 cold start through the exported embedding signatures.
 
-Inputs are built once per module with the real ingest and transform stages; every trainer runs
-as ``python -m components.train`` in a subprocess, as a pipeline step or a container would.
+Inputs are the session's tiny shop, ingested and transformed once by the real stages; every
+trainer runs as ``python -m components.train`` in a subprocess, as a pipeline step or a container
+would.
 Optimizer steps are read from the ``optimizer/_iterations`` variable of the checkpoints.
 """
 
@@ -24,7 +25,8 @@ import pytest
 import tensorflow as tf
 
 from components.train.catalog import raw_tensors
-from components.train.job import BACKUP_DIR, CHECKPOINT_DIR, MANIFEST, write_user_embeddings
+from components.train.job import write_user_embeddings
+from components.train.outputs import BACKUP_DIR, CHECKPOINT_DIR, MANIFEST
 from components.transform.outputs import (
     RAW_EXAMPLES_FILE,
     raw_catalog_path,
@@ -33,18 +35,13 @@ from components.transform.outputs import (
 )
 from schemas.features import HIST_ITEM_IDS, Side
 from schemas.tables import ITEM_ID, USER_ID
+from tests.tiny_shop import REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = REPO / "tests" / "fixtures" / "shop-tiny"
 ITERATIONS = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
 BATCH = 32  # 1,140 train examples on the tiny sample: 36 steps an epoch
 KILL_WAIT_S = 120.0
 RESUME_FLAGS = ("--epochs", "2", "--batch-size", str(BATCH), "--checkpoint-every-steps", "4",
                 "--modalities", "none")  # fmt: skip
-
-
-def stage(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, cwd=REPO)
 
 
 def train_command(tiny: dict, model: pathlib.Path, *extra: str) -> list[str]:
@@ -53,14 +50,9 @@ def train_command(tiny: dict, model: pathlib.Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    work = tmp_path_factory.mktemp("train-tiny")
-    data, examples, graph = work / "data", work / "examples", work / "tg"
-    stage("components.ingest", "--input", str(TINY), "--out", str(data),
-          "--now", "2026-11-24T00:00:00Z", "--quiet")  # fmt: skip
-    stage("components.transform", "--data", str(data), "--examples", str(examples),
-          "--transform-graph", str(graph))  # fmt: skip
-    return {"work": work, "examples": examples, "graph": graph}
+def tiny(tmp_path_factory, tiny_examples):
+    """The session's transformed tiny shop, and a work directory for this module's trainers."""
+    return {"work": tmp_path_factory.mktemp("train-tiny"), **tiny_examples}
 
 
 def iterations(checkpoint: str, *, prefix: str = "") -> int:

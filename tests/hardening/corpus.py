@@ -39,7 +39,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 import schemas
-from components.ingest.rules import Reason, nullable_schema
+from components.ingest.coercion import nullable_schema
+from components.ingest.reasons import Reason
 from components.sources import bad_rows
 from components.sources.bad_rows import BadKind
 from components.sources.generate import generate_shop

@@ -32,10 +32,10 @@ import pytest
 
 from components.ingest import job, layout
 from components.ingest.config import IngestConfig, parse_timestamp
+from tests.tiny_shop import NOW as TINY_NOW
+from tests.tiny_shop import REPO, TINY
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = REPO / "tests" / "fixtures" / "shop-tiny"
-NOW = parse_timestamp("2026-11-24T00:00:00Z")
+NOW = parse_timestamp(TINY_NOW)
 # Same seed, same machine: measured identical; the tolerance allows for a thread-count change.
 METRIC_RTOL = 1e-6
 TIMING_KEYS = {"seconds", "feature_seconds"}

@@ -13,9 +13,9 @@ import re
 
 import pytest
 
+from tests.tiny_shop import REPO
 from tests.unit.pipeline.test_dockerfiles import instructions
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
 SECRET_NAME = re.compile(
     r"SECRET|PASSW|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH", re.IGNORECASE

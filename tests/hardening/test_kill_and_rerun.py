@@ -39,10 +39,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.hardening.test_determinism import TIMING_KEYS, canonical, differing, tfrecords
+from tests.tiny_shop import NOW, REPO, TINY
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = REPO / "tests" / "fixtures" / "shop-tiny"
-NOW = "2026-11-24T00:00:00Z"
 TRAIN_FLAGS = ("--epochs", "1", "--batch-size", "64", "--modalities", "none", "--seed", "7")
 POLL_S = 0.005
 STAGE_TIMEOUT_S = 900

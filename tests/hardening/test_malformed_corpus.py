@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from components.ingest import job, layout, storage
+from components.ingest import job, layout, listing
 from components.ingest.config import IngestConfig
 from components.ingest.errors import InputFormatError
+from tests.tiny_shop import REPO
 
 from . import corpus
 
@@ -32,7 +33,6 @@ REQUIRED_CLASSES = {
 }  # fmt: skip
 TRAIN_END = corpus.NOW.replace(year=2024, month=3)
 EVAL_END = corpus.NOW.replace(year=2024, month=4)
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_every_row_accounted_for_with_the_planted_reason(built, ingested, fmt) -
         assert len(records) == counts["quarantined"], table.name
         seen = set()
         for record in records:
-            where = (storage.relative(record["source"], str(tmp / fmt)), record["row"])
+            where = (listing.relative(record["source"], str(tmp / fmt)), record["row"])
             assert where not in seen, where
             seen.add(where)
             case = w.at.get(where)

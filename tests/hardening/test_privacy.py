@@ -28,10 +28,8 @@ import pytest
 
 from components.ingest import layout, privacy
 from schemas import tables as cols
+from tests.tiny_shop import NOW, REPO, TINY
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = REPO / "tests" / "fixtures" / "shop-tiny"
-NOW = "2026-11-24T00:00:00Z"
 PLANTED = [f"planted-user-{i:03d}-7c1e9a4f" for i in range(4)]
 GHOST = "planted-ghost-5d2b80e3"  # in events only: quarantined as unknown_user
 TRUNCATED = "planted-truncated-0f9c6a71"  # only inside a line that does not parse

@@ -14,7 +14,7 @@ from strategies import INGEST_SETTINGS, NOW, raw_files, split_times
 import schemas
 from components.ingest import job, layout
 from components.ingest.config import IngestConfig
-from components.ingest.rules import Reason
+from components.ingest.reasons import Reason
 from components.ingest.split import split_by_time
 from schemas import tables as cols
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 
-from components.evaluate.job import ModelUnusable, score_ranking_head
+from components.evaluate.exported import ModelUnusable, score_ranking_head
 from components.evaluate.ranking_head import (
     RankingHeadError,
     example_labels,
@@ -19,17 +19,13 @@ from components.evaluate.ranking_head import (
     metric_entries,
     with_catalog_content,
 )
-from components.evaluate.serving import (
-    OUTPUT_PROBABILITY,
-    RANKING_SIGNATURE,
-    ServingInputError,
-    ServingModel,
-)
-from components.train.export import (
-    CANDIDATE_SPEC,
+from components.exported_model import ExportedModel, ServingInputError
+from components.train.export import CANDIDATE_SPEC, QUERY_SPEC
+from components.train.signatures import (
     OUTPUT_ITEM_IDS,
+    OUTPUT_PROBABILITY,
     OUTPUT_SCORES,
-    QUERY_SPEC,
+    RANKING_SIGNATURE,
     SERVING_SIGNATURE,
 )
 from components.transform.examples import to_feature_table
@@ -79,13 +75,13 @@ def test_metric_entries_for_kfp():
     assert metric_entries(None) == {}
 
 
-def rows(items: list[str], *, labels: list[float], popularity: list[float]) -> pa.Table:
+def rows(items: list[str], *, labels: list[float], events: list[float]) -> pa.Table:
     n = len(items)
     return to_feature_table(
         {
             USER_ID: pa.array([f"u{i}" for i in range(n)]),
             ITEM_ID: pa.array(items),
-            fs.ITEM_POPULARITY: pa.array(popularity, pa.float32()),
+            fs.N_EVENTS: pa.array(events, pa.float32()),
             fs.LABEL: pa.array(labels, pa.float32()),
         },
         n,
@@ -93,12 +89,12 @@ def rows(items: list[str], *, labels: list[float], popularity: list[float]) -> p
 
 
 def test_catalog_content_fills_static_candidate_features_and_counts_unknown_items():
-    examples = rows(["b", "x", "a"], labels=[1, 0, 0], popularity=[3, 2, 1])
+    examples = rows(["b", "x", "a"], labels=[1, 0, 0], events=[3, 2, 1])
     catalog = to_feature_table(
         {
             ITEM_ID: pa.array(["a", "b"]),
             fs.BRAND: pa.array(["acme", "bolt"]),
-            fs.ITEM_POPULARITY: pa.array([9, 9], pa.float32()),
+            fs.N_EVENTS: pa.array([9, 9], pa.float32()),
         },
         2,
     )
@@ -107,14 +103,14 @@ def test_catalog_content_fills_static_candidate_features_and_counts_unknown_item
     brands = [v[0] for v in filled[fs.BRAND].to_pylist()]
     placeholder = examples[fs.BRAND].to_pylist()[1][0]
     assert brands == [b"bolt", placeholder, b"acme"]
-    # Dynamic features (as of each example) and labels stay the example's own.
-    assert filled[fs.ITEM_POPULARITY].to_pylist() == [[3.0], [2.0], [1.0]]
+    # Query features (as of each example) and labels stay the example's own.
+    assert filled[fs.N_EVENTS].to_pylist() == [[3.0], [2.0], [1.0]]
     assert example_labels(filled).tolist() == [1.0, 0.0, 0.0]
     assert filled.schema == examples.schema
 
 
-class PopularityHead(tf.Module):
-    """A stand-in export: ranking probability = sigmoid(item_popularity - 2)."""
+class ActivityHead(tf.Module):
+    """A stand-in export: ranking probability = sigmoid(n_events - 2)."""
 
     @tf.function(input_signature=[QUERY_SPEC])
     def recommend(self, raw):
@@ -126,13 +122,13 @@ class PopularityHead(tf.Module):
 
     @tf.function(input_signature=[{**QUERY_SPEC, **CANDIDATE_SPEC}])
     def rank(self, raw):
-        return {OUTPUT_PROBABILITY: tf.sigmoid(raw[fs.ITEM_POPULARITY] - 2.0)}
+        return {OUTPUT_PROBABILITY: tf.sigmoid(raw[fs.N_EVENTS] - 2.0)}
 
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
-    head = PopularityHead()
+    head = ActivityHead()
     tf.saved_model.save(
         head,
         str(root / "with"),
@@ -143,20 +139,20 @@ def exports(tmp_path_factory):
 
 
 def test_the_ranking_signature_serves_probabilities_that_give_the_head_metrics(exports):
-    model = ServingModel(str(exports / "with"))
-    table = rows(["a", "b", "c", "d"], labels=[1, 0, 1, 0], popularity=[4, 1, 2, 3])
-    got = model.conversion_probabilities(table, batch_size=3)  # two batches
+    model = ExportedModel(str(exports / "with"), batch_size=3)
+    table = rows(["a", "b", "c", "d"], labels=[1, 0, 1, 0], events=[4, 1, 2, 3])
+    got = model.conversion_probabilities(table)  # two batches
     assert got == pytest.approx(1 / (1 + np.exp(-(np.array([4, 1, 2, 3]) - 2.0))), abs=1e-6)
-    doc = score_ranking_head(model, table, batch_size=3)
+    doc = score_ranking_head(model, table)
     # Positives score 4 and 2, negatives 1 and 3: three of four pairs in the right order.
     assert doc["auc"] == pytest.approx(0.75) and doc["examples"] == 4
 
 
 def test_an_export_without_the_ranking_signature_is_a_reason_not_a_crash(exports):
-    model = ServingModel(str(exports / "without"))
-    assert not model.has_ranking
-    table = rows(["a"], labels=[1], popularity=[1])
+    model = ExportedModel(str(exports / "without"), batch_size=8)
+    assert not model.has(RANKING_SIGNATURE)
+    table = rows(["a"], labels=[1], events=[1])
     with pytest.raises(ServingInputError, match="no 'ranking' signature"):
-        model.conversion_probabilities(table, batch_size=8)
+        model.conversion_probabilities(table)
     with pytest.raises(ModelUnusable, match="no 'ranking' signature"):
-        score_ranking_head(model, table, batch_size=8)
+        score_ranking_head(model, table)

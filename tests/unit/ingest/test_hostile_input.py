@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 import schemas
-from components.ingest import job, layout, rules
+from components.ingest import coercion, job, layout, rules
 from components.ingest.dedup import SeenKeys
 from components.ingest.formats import parse_csv, parse_jsonl
-from components.ingest.rules import Reason
+from components.ingest.reasons import Reason
 from components.ingest.validate import validate_batch
 from schemas import tables as cols
 
@@ -80,7 +80,7 @@ def test_json_boolean_number_is_bad_type_whatever_its_neighbours(before: bool) -
     lines = [json.dumps(r).encode() for r in (rows if before else rows[::-1])]
     lines.append(b"{broken")  # sends the chunk down the line-by-line path
     batch = parse_jsonl(lines, [1, 2, 3], schemas.EVENTS)
-    coerced = rules.coerce_batch(batch.parts, schemas.EVENTS)
+    coerced = coercion.coerce_batch(batch.parts, schemas.EVENTS)
     bad = [f for f in coerced.findings if f.reason is Reason.BAD_TYPE]
     assert [(f.column, f.rows.tolist()) for f in bad] == [(cols.VALUE, [1 if before else 0])]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import pathlib
 import subprocess
 import sys
 
@@ -15,10 +14,9 @@ import schemas
 from components.ingest import job, layout
 from components.ingest.errors import InputFormatError, InputNotFoundError
 from schemas import tables as cols
+from tests.tiny_shop import REPO
 
 from .ingest_rows import EXT, FORMATS, config, ts, write_shop
-
-REPO = pathlib.Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import logging
-import pathlib
 import re
 import subprocess
 import sys
@@ -20,10 +19,10 @@ from components.ingest import job, layout, privacy
 from components.ingest.privacy import PrivacyConfigError, PseudonymKey
 from components.ingest.quarantine import QUARANTINE_SCHEMA
 from schemas import tables as cols
+from tests.tiny_shop import REPO
 
 from .ingest_rows import config, ts, write_shop
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
 SECRET = "k3y-0123456789abcdef-not-for-production"
 KEY = PseudonymKey(SECRET.encode())
 PSEUDONYM = re.compile(r"u_[0-9a-f]{20}")

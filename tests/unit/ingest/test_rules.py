@@ -13,7 +13,7 @@ import pytest
 import schemas
 from components.ingest import rules
 from components.ingest.dedup import SeenKeys
-from components.ingest.rules import Reason
+from components.ingest.reasons import Reason
 from components.ingest.validate import validate_batch
 from schemas import tables as cols
 

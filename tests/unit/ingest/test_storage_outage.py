@@ -14,8 +14,7 @@ from google.api_core.exceptions import RetryError
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 
-from components.ingest import job, layout
-from components.ingest import storage as ingest_storage
+from components.ingest import job, layout, listing
 from components.ingest.errors import IngestConfigError, InputUnavailableError
 
 from .ingest_rows import config, write_shop
@@ -31,7 +30,7 @@ def dead_url() -> str:
 
 
 def test_storage_down_while_listing(tmp_path, gcs_bucket, monkeypatch) -> None:
-    monkeypatch.setenv(ingest_storage.RETRY_DEADLINE_ENV, str(DEADLINE_S))
+    monkeypatch.setenv(listing.RETRY_DEADLINE_ENV, str(DEADLINE_S))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", dead_url())
     root = f"gs://{gcs_bucket}/shop"
     with pytest.raises(InputUnavailableError) as info:
@@ -52,15 +51,15 @@ def test_storage_down_between_listing_and_download(
     )
     for path in sorted(p for p in raw.rglob("*") if p.is_file()):
         bucket.blob(f"shop/{path.relative_to(raw).as_posix()}").upload_from_filename(str(path))
-    monkeypatch.setenv(ingest_storage.RETRY_DEADLINE_ENV, str(DEADLINE_S))
-    find_inputs = ingest_storage.find_inputs
+    monkeypatch.setenv(listing.RETRY_DEADLINE_ENV, str(DEADLINE_S))
+    find_inputs = listing.find_inputs
 
     def listed_then_down(*args, **kwargs):
         found = find_inputs(*args, **kwargs)
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", dead_url())  # storage stops here
         return found
 
-    monkeypatch.setattr(ingest_storage, "find_inputs", listed_then_down)
+    monkeypatch.setattr(listing, "find_inputs", listed_then_down)
     root = f"gs://{gcs_bucket}/shop"
     with pytest.raises(InputUnavailableError) as info:
         job.run(root, str(tmp_path / "out"), config())
@@ -71,6 +70,6 @@ def test_storage_down_between_listing_and_download(
 
 
 def test_a_bad_retry_deadline_is_refused(monkeypatch) -> None:
-    monkeypatch.setenv(ingest_storage.RETRY_DEADLINE_ENV, "never")
-    with pytest.raises(IngestConfigError, match=ingest_storage.RETRY_DEADLINE_ENV):
-        ingest_storage.retry_deadline()
+    monkeypatch.setenv(listing.RETRY_DEADLINE_ENV, "never")
+    with pytest.raises(IngestConfigError, match=listing.RETRY_DEADLINE_ENV):
+        listing.retry_deadline()

@@ -9,7 +9,6 @@ job is launched: the real run uses DirectRunner with Dataflow's project/region/t
 
 # No `from __future__ import annotations`: kfp reads the pipeline function's annotations as types.
 import json
-import pathlib
 import shlex
 
 import pytest
@@ -25,14 +24,14 @@ from apache_beam.options.pipeline_options import (
 )
 from kfp import dsl, local
 
-from components.images import Images
+from components.containers import Images
 from components.ingest import component as ingest_component
 from components.transform import component as transform_component
 from components.transform import outputs
 from components.transform.beam import pipeline_options
 from components.transform.config import TransformConfig
+from tests.tiny_shop import NOW, TINY
 
-TINY = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "shop-tiny"
 IMAGE = Images().cpu
 
 
@@ -108,7 +107,7 @@ def test_the_transform_step_passes_the_run_parameter_to_beam_unchanged(tmp_path)
 
     @dsl.pipeline(name="beam-flags")
     def ingest_and_transform(raw_uri: str, beam_args: str):
-        ingested = ingest_op(raw_uri=raw_uri, train_end="", eval_end="", now="2026-11-24T00:00:00Z")
+        ingested = ingest_op(raw_uri=raw_uri, train_end="", eval_end="", now=NOW)
         transform_op(data=ingested.outputs["data"], beam_args=beam_args)
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path))

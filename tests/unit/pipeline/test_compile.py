@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 import pipeline
+from components.containers import GPU_TOLERATION, Images, Target
 from components.evaluate.gates import GateConfigError
-from components.images import GPU_TOLERATION, Images, Target
-from components.train.config import SWITCHABLE, parse_modalities
+from components.train.config import parse_modalities
+from schemas.contract import SWITCHABLE
 
 REGISTRY, TAG = "registry.example/recsys", "t42"
 IMAGES = Images.for_registry(REGISTRY, TAG)
@@ -420,6 +421,7 @@ def test_run_flags_become_the_gate_run_parameters():
         "slice_tolerance": 0.05,
         "force_bless_by": "ana",
         "force_bless_reason": "planned reset",
+        "eval_max_users": 100_000,
     }
     # The ablation switch is a build option of the local run, not a run parameter.
     assert args.ablation is True
@@ -431,7 +433,7 @@ def test_run_flag_defaults_are_the_pipeline_defaults(spec):
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(arguments) <= set(params)
     gates = {"thresholds", "tolerance", "beat_baseline", "protected_slices", "slice_tolerance",
-             "force_bless_by", "force_bless_reason"}  # fmt: skip
+             "force_bless_by", "force_bless_reason", "eval_max_users"}  # fmt: skip
     assert gates <= set(arguments)
     for name in gates | {"epochs", "train_end", "eval_end", "now"}:
         assert arguments[name] == params[name]["defaultValue"], name
@@ -498,3 +500,19 @@ def test_the_pseudonym_secret_is_refused_where_there_is_no_kubernetes(tmp_path):
             ["compile", "--out", str(tmp_path / "v.yaml"), "--target", Target.VERTEX.value,
              "--pseudonym-secret", "s"]
         )  # fmt: skip
+
+
+def test_the_gate_has_one_set_of_defaults_for_run_parameters_and_both_command_lines(spec):
+    import argparse
+    import dataclasses
+
+    from components.evaluate.config import GateOptions
+
+    parser = argparse.ArgumentParser()
+    GateOptions.add_arguments(parser)  # what `python -m components.evaluate` parses
+    assert GateOptions.from_args(parser.parse_args([])) == GateOptions()
+    assert GateOptions.from_args(parse_run()) == GateOptions()
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    for name, value in dataclasses.asdict(GateOptions()).items():
+        param = params["eval_max_users" if name == "max_users" else name]
+        assert param["defaultValue"] == value, name

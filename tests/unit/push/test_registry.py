@@ -4,8 +4,12 @@ import os
 
 import pytest
 
-from components.push import registry
+from components.push.errors import StaleInput
 from components.push.job import NotBlessed, run
+from components.push.publish import new_version, write_latest
+from components.registry import model_root
+from components.registry.errors import CorruptVersion, VersionConflict
+from components.registry.model_root import ModelRoot
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
@@ -27,8 +31,8 @@ def test_push_writes_a_complete_verified_version_then_latest(inputs, tmp_path):
     root = tmp_path / "root"
     out = push(inputs, root)
     version = out["version"]
-    assert registry.read_latest(str(root), "m") == version == "20260102T030405Z"
-    manifest = registry.verify_version(str(root), "m", version)
+    assert ModelRoot(str(root)).read_latest("m") == version == "20260102T030405Z"
+    manifest = ModelRoot(str(root)).verify_version("m", version)
     assert set(manifest["files"]) == {
         "model/serving/saved_model.pb",
         "model/serving/variables/variables.data",
@@ -46,26 +50,26 @@ def test_push_writes_a_complete_verified_version_then_latest(inputs, tmp_path):
 def test_a_version_is_never_overwritten(inputs, tmp_path):
     root = tmp_path / "root"
     push(inputs, root)
-    before = registry.file_checksums(str(root))
-    with pytest.raises(registry.PushConflict, match="never overwritten"):
+    before = model_root.file_checksums(str(root))
+    with pytest.raises(VersionConflict, match="never overwritten"):
         push(inputs, root)
-    assert registry.file_checksums(str(root)) == before
+    assert model_root.file_checksums(str(root)) == before
 
 
 def test_latest_moves_forward_and_rolls_back_to_verified_versions_only(inputs, tmp_path):
     root = str(tmp_path / "root")
     v1 = push(inputs, root)["version"]
     v2 = push(inputs, root, now=T0 + dt.timedelta(days=1))["version"]
-    assert registry.list_versions(root, "m") == [v1, v2]
-    registry.write_latest(root, "m", v1)
-    assert registry.read_latest(root, "m") == v1
+    assert ModelRoot(root).list_versions("m") == [v1, v2]
+    write_latest(ModelRoot(root), "m", v1)
+    assert ModelRoot(root).read_latest("m") == v1
     with open(os.path.join(root, "m", v2, "model", "history.json"), "w") as f:
         f.write('{"tampered": 1}')
-    with pytest.raises(registry.CorruptVersion, match=r"history\.json checksum differs"):
-        registry.write_latest(root, "m", v2)
-    with pytest.raises(registry.CorruptVersion, match="not complete"):
-        registry.write_latest(root, "m", "20990101T000000Z")
-    assert registry.read_latest(root, "m") == v1
+    with pytest.raises(CorruptVersion, match=r"history\.json checksum differs"):
+        write_latest(ModelRoot(root), "m", v2)
+    with pytest.raises(CorruptVersion, match="not complete"):
+        write_latest(ModelRoot(root), "m", "20990101T000000Z")
+    assert ModelRoot(root).read_latest("m") == v1
 
 
 def test_unblessed_model_is_refused_and_nothing_is_written(tmp_path):
@@ -82,15 +86,15 @@ def test_stale_or_foreign_documents_are_refused(inputs, tmp_path):
     metrics = inputs["ev"] / "metrics.json"
     good = metrics.read_text()
     metrics.write_text(json.dumps({"models": {}}))  # the skeleton's file had no schema field
-    with pytest.raises(registry.StaleInput, match="metrics schema None"):
+    with pytest.raises(StaleInput, match="metrics schema None"):
         push(inputs, root)
     metrics.write_text(good)
     other = tmp_path / "other-model"
     other.mkdir()
     (other / "x").write_text("another model")
-    with pytest.raises(registry.StaleInput, match="is not the model being pushed"):
+    with pytest.raises(StaleInput, match="is not the model being pushed"):
         push(inputs, root, model_dir=other)
-    assert registry.list_versions(str(root), "m") == []
+    assert ModelRoot(str(root)).list_versions("m") == []
 
 
 def test_forced_blessing_is_recorded_in_the_manifest(tmp_path):
@@ -98,7 +102,7 @@ def test_forced_blessing_is_recorded_in_the_manifest(tmp_path):
 
     forced = {"by": "ana", "reason": "planned catalog change"}
     out = push(make_inputs(tmp_path, forced=forced), tmp_path / "root")
-    manifest = registry.read_manifest(str(tmp_path / "root"), "m", out["version"])
+    manifest = ModelRoot(str(tmp_path / "root")).read_manifest("m", out["version"])
     assert manifest["blessing"]["forced"] == forced
     assert manifest["blessing"]["gate_passed"] is False
 
@@ -117,6 +121,6 @@ def test_cli_lists_and_rolls_back(inputs, tmp_path, capsys):
 
 
 def test_version_names_sort_by_time():
-    a = registry.new_version(T0)
-    b = registry.new_version(dt.datetime(2026, 1, 10, tzinfo=dt.UTC))
+    a = new_version(T0)
+    b = new_version(dt.datetime(2026, 1, 10, tzinfo=dt.UTC))
     assert a == "20260102T030405Z" and a < b

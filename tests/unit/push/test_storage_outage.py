@@ -2,8 +2,8 @@
 
 Each test runs its own gcp-storage-emulator on disk (not in memory), so a restart on the same
 port and data directory keeps every object: what the push left behind can be inspected after the
-outage. The emulator is killed just before a chosen write of the second push (``_fault_point``
-wrapped in-process). Either it stays down past the retry deadline (the push must raise
+outage. The emulator is killed just before a chosen write of the second push (an injected
+``faulty_store.FaultyStore``). Either it stays down past the retry deadline (the push must raise
 ``StorageUnavailable`` naming the object, LATEST must still name the first version, and a rerun
 must finish), or it comes back within the deadline (the push must finish by retrying).
 """
@@ -27,13 +27,16 @@ from google.api_core.exceptions import PreconditionFailed, RetryError
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 
-from components.push import registry, storage
-from components.push.errors import PushConflict, PushError, StorageUnavailable
+from components.push.publish import new_version
+from components.registry import store
+from components.registry.errors import RegistryError, StorageUnavailable, VersionConflict
+from components.registry.model_root import ModelRoot
 
 from .conftest import make_inputs
+from .faulty_store import FaultyStore
 from .test_faults import T0, push_in_process
 
-# Write number (1-based, as SHOPREC_PUSH_FAULT counts) -> the key it writes (see test_faults).
+# Write number (1-based, as FaultyStore counts) -> the key it writes (see test_faults).
 STOP_POINTS = {
     1: "_CLAIM",  # the first write
     3: "model/serving/saved_model.pb",  # a model file in the middle
@@ -123,15 +126,14 @@ def emulator(tmp_path, monkeypatch):
         emu.stop()
 
 
-def kill_at_write(monkeypatch, emu: Emulator, point: int, *, restart_after: float | None):
-    """Kill the emulator just before write ``point``; returns (keys written in order, state).
+def kill_at_write(root: str, emu: Emulator, point: int, *, restart_after: float | None):
+    """A store of ``root`` that kills the emulator just before write ``point``, and a state.
 
-    With ``restart_after``, a background thread (``emu.restarter``) restarts it that many
-    seconds later; its outcome is ``state["restarted"]`` (None until it has run, else True or
-    the exception).
+    The store's ``keys`` are the keys written, in order. With ``restart_after``, a background
+    thread (``emu.restarter``) restarts the emulator that many seconds later; its outcome is
+    ``state["restarted"]`` (None until it has run, else True or the exception).
     """
-    real = storage._fault_point
-    keys: list[str] = []
+    state: dict = {"restarted": None}
 
     def restart() -> None:
         try:
@@ -141,19 +143,14 @@ def kill_at_write(monkeypatch, emu: Emulator, point: int, *, restart_after: floa
         except Exception as err:  # reported by the test
             state["restarted"] = err
 
-    state: dict = {"restarted": None}
-
-    def fault(key: str) -> None:
-        keys.append(key)
-        if len(keys) == point:
+    def hook(n: int, key: str) -> None:
+        if n == point:
             emu.kill()
             if restart_after is not None:
                 emu.restarter = threading.Thread(target=restart, daemon=True)
                 emu.restarter.start()
-        real(key)
 
-    monkeypatch.setattr(storage, "_fault_point", fault)
-    return keys, state
+    return FaultyStore(store.open_store(root), hook), state
 
 
 @pytest.mark.slow
@@ -164,14 +161,15 @@ def test_outage_past_the_deadline_is_a_clear_error_and_latest_stays(
     root = f"gs://{emulator.bucket}/models"
     inputs = make_inputs(tmp_path / "in")
     v1 = push_in_process(inputs, root, T0)["version"]
-    assert registry.read_latest(root, "m") == v1
+    assert ModelRoot(root).read_latest("m") == v1
 
-    monkeypatch.setenv(storage.RETRY_DEADLINE_ENV, str(SHORT_DEADLINE_S))
-    keys, _ = kill_at_write(monkeypatch, emulator, point, restart_after=None)
+    monkeypatch.setenv(store.RETRY_DEADLINE_ENV, str(SHORT_DEADLINE_S))
+    failing, _ = kill_at_write(root, emulator, point, restart_after=None)
+    keys = failing.keys
     now = T0 + dt.timedelta(days=1)
     started = time.monotonic()
     with pytest.raises(StorageUnavailable) as info:
-        push_in_process(inputs, root, now)
+        push_in_process(inputs, root, now, failing)
     elapsed = time.monotonic() - started
     record_property("stop_point", point)
     record_property("seconds_to_error", round(elapsed, 1))
@@ -180,24 +178,24 @@ def test_outage_past_the_deadline_is_a_clear_error_and_latest_stays(
     assert len(keys) == point  # nothing was written after the outage
     message = str(info.value)
     assert message.startswith(f"{root}/{keys[point - 1]}: storage unavailable or failed")
-    assert f"deadline {SHORT_DEADLINE_S:g} s, ${storage.RETRY_DEADLINE_ENV}" in message
+    assert f"deadline {SHORT_DEADLINE_S:g} s, ${store.RETRY_DEADLINE_ENV}" in message
     assert ("not confirmed moved" if point == 9 else "LATEST was not moved") in message
     assert isinstance(info.value.__cause__, RetryError)  # retried, not a raw ConnectionError
 
-    emulator.start()  # the wrapped hook never kills again: len(keys) only grows
-    assert registry.read_latest(root, "m") == v1
-    registry.verify_version(root, "m", v1)
-    v2 = registry.new_version(now)
+    emulator.start()  # the hook never kills again: len(keys) only grows
+    assert ModelRoot(root).read_latest("m") == v1
+    ModelRoot(root).verify_version("m", v1)
+    v2 = new_version(now)
     if point == 9:  # the version was complete and verified; only the pointer write was lost
-        assert registry.list_versions(root, "m") == [v1, v2]
-        registry.verify_version(root, "m", v2)
+        assert ModelRoot(root).list_versions("m") == [v1, v2]
+        ModelRoot(root).verify_version("m", v2)
     else:
-        assert registry.list_versions(root, "m") == [v1]
-        assert registry.incomplete_versions(root, "m") == ([] if point == 1 else [v2])
+        assert ModelRoot(root).list_versions("m") == [v1]
+        assert ModelRoot(root).incomplete_versions("m") == ([] if point == 1 else [v2])
 
     v3 = push_in_process(inputs, root, now + dt.timedelta(hours=1))["version"]
-    assert registry.read_latest(root, "m") == v3
-    assert registry.verify_version(root, "m", v3)["parent_version"] == v1
+    assert ModelRoot(root).read_latest("m") == v3
+    assert ModelRoot(root).verify_version("m", v3)["parent_version"] == v1
 
 
 @pytest.mark.slow
@@ -209,26 +207,27 @@ def test_outage_within_the_deadline_is_retried_to_completion(
     inputs = make_inputs(tmp_path / "in")
     v1 = push_in_process(inputs, root, T0)["version"]
 
-    monkeypatch.setenv(storage.RETRY_DEADLINE_ENV, str(LONG_DEADLINE_S))
-    keys, state = kill_at_write(monkeypatch, emulator, point, restart_after=RESTART_AFTER_S)
-    v2 = push_in_process(inputs, root, T0 + dt.timedelta(days=1))["version"]
+    monkeypatch.setenv(store.RETRY_DEADLINE_ENV, str(LONG_DEADLINE_S))
+    failing, state = kill_at_write(root, emulator, point, restart_after=RESTART_AFTER_S)
+    keys = failing.keys
+    v2 = push_in_process(inputs, root, T0 + dt.timedelta(days=1), failing)["version"]
     emulator.restarter.join(START_S)
     record_property("stop_point", point)
 
     assert state["restarted"] is True, state["restarted"]
     assert len(keys) == 9 and keys[point - 1].endswith(STOP_POINTS[point])
-    assert registry.read_latest(root, "m") == v2
-    assert registry.verify_version(root, "m", v2)["parent_version"] == v1
-    registry.verify_version(root, "m", v1)
-    assert registry.list_versions(root, "m") == [v1, v2]
-    assert registry.incomplete_versions(root, "m") == []
+    assert ModelRoot(root).read_latest("m") == v2
+    assert ModelRoot(root).verify_version("m", v2)["parent_version"] == v1
+    ModelRoot(root).verify_version("m", v1)
+    assert ModelRoot(root).list_versions("m") == [v1, v2]
+    assert ModelRoot(root).incomplete_versions("m") == []
 
 
 def test_a_retried_create_that_had_landed_is_accepted_only_with_our_bytes(gcs_bucket, monkeypatch):
     # Real GCS answers 412 to the retry of a create whose first attempt landed but whose
     # response was lost. The emulator ignores the precondition, so the client is made to act
     # that way: the first attempt's bytes land, then the 412.
-    store = storage.open_store(f"gs://{gcs_bucket}/models")
+    models = store.open_store(f"gs://{gcs_bucket}/models")
     landed = {"models/ours": b"same bytes", "models/theirs": b"someone else's bytes"}
     upload = gcs.Blob.upload_from_string
 
@@ -237,15 +236,15 @@ def test_a_retried_create_that_had_landed_is_accepted_only_with_our_bytes(gcs_bu
         raise PreconditionFailed("412 conditionNotMet (retry of a landed create)")
 
     monkeypatch.setattr(gcs.Blob, "upload_from_string", landed_then_412)
-    store.create("ours", b"same bytes")
-    with pytest.raises(PushConflict, match="theirs exists; never overwritten"):
-        store.create("theirs", b"same bytes")
+    models.create("ours", b"same bytes")
+    with pytest.raises(VersionConflict, match="theirs exists; never overwritten"):
+        models.create("theirs", b"same bytes")
     monkeypatch.undo()
-    assert store.read_bytes("theirs") == b"someone else's bytes"
+    assert models.read_bytes("theirs") == b"someone else's bytes"
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
 def test_a_bad_retry_deadline_is_refused(value, monkeypatch):
-    monkeypatch.setenv(storage.RETRY_DEADLINE_ENV, value)
-    with pytest.raises(PushError, match=storage.RETRY_DEADLINE_ENV):
-        storage.retry_deadline()
+    monkeypatch.setenv(store.RETRY_DEADLINE_ENV, value)
+    with pytest.raises(RegistryError, match=store.RETRY_DEADLINE_ENV):
+        store.retry_deadline()

@@ -4,14 +4,13 @@ import pytest
 
 from components.report.contributions import (
     blank,
-    feed_from_rows,
     modalities_in_model,
     score_drops,
-    take,
     top_modality,
 )
 from schemas import features as fs
 from schemas.contract import Modality
+from schemas.feeds import take, to_feed
 from schemas.tables import BRAND, COUNTRY, ITEM_ID, PRICE, USER_ID
 
 
@@ -105,7 +104,7 @@ def test_feed_from_requests_and_from_feature_rows_agree():
             for n in plain.column_names
         }
     )
-    a, b = feed_from_rows(plain, fs.Side.QUERY), feed_from_rows(listed, fs.Side.QUERY)
+    a, b = to_feed(plain, fs.Side.QUERY), to_feed(listed, fs.Side.QUERY)
     for name in a:
         assert a[name].shape == b[name].shape and a[name].tolist() == b[name].tolist(), name
     assert a[USER_ID].tolist() == [b"x"] and a[fs.HIST_ITEM_IDS].shape == (1, fs.HISTORY_LEN)

@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from components.evaluate.documents import BlessingDocument, MetricsDocument
 from components.report.html import SECTIONS, render_page
 from components.report.personas import Persona, TopValues
 from components.report.privacy import Suppressed
@@ -54,12 +55,12 @@ def test_small_clusters_and_slices_are_marked_and_counted_not_shown():
     body, hidden = users_section(personas, map_uri=PNG, users=45, explained=(0.5, 0.2), k=10)
     assert hidden == 1
     assert "suppressed (&lt;10 users)" in body and "toys" in body and "+3 with &lt;k users" in body
-    evaluation = {
-        "models": {"candidate": {"recall@20": 0.2}},
-        "slices": {"activity=cold": {"users": 4, "models": {"candidate": {"recall@20": 0.9}}},
-                   "activity=warm": {"users": 40, "models": {"candidate": {"recall@20": 0.1}}}},
-    }  # fmt: skip
-    body, hidden = quality_section(evaluation, {"blessed": False, "reasons": ["r <1>"]},
+    evaluation = MetricsDocument(
+        models={"candidate": {"recall@20": 0.2}},
+        slices={"activity=cold": {"users": 4, "models": {"candidate": {"recall@20": 0.9}}},
+                "activity=warm": {"users": 40, "models": {"candidate": {"recall@20": 0.1}}}},
+    )  # fmt: skip
+    body, hidden = quality_section(evaluation, BlessingDocument(blessed=False, reasons=["r <1>"]),
                                    charts={"recall": PNG}, k=10)  # fmt: skip
     assert hidden == 1 and "0.900" not in body and "0.100" in body
     assert "NOT BLESSED" in body and "r &lt;1&gt;" in body
@@ -68,16 +69,16 @@ def test_small_clusters_and_slices_are_marked_and_counted_not_shown():
 
 
 def test_ranking_head_and_ablation_are_rendered_when_present():
-    evaluation = {
-        "models": {"candidate": {"recall@20": 0.2}},
-        "ranking_head": {"models": {"candidate": {"examples": 100, "positives": 20,
-                                                  "base_rate": 0.2, "auc": 0.71,
-                                                  "log_loss": 0.4, "base_rate_log_loss": 0.5}}},
-        "ablation": {"rule": "reported, not gated", "modalities_off": {"no_text": ["text"]},
-                     "variants": {"no_text": {"all": {"recall@20": 0.15},
-                                              "drop": {"recall@20": 0.05}}}},
-    }  # fmt: skip
-    body, _ = quality_section(evaluation, {"blessed": True, "reasons": []},
+    evaluation = MetricsDocument(
+        models={"candidate": {"recall@20": 0.2}},
+        ranking_head={"models": {"candidate": {"examples": 100, "positives": 20,
+                                               "base_rate": 0.2, "auc": 0.71,
+                                               "log_loss": 0.4, "base_rate_log_loss": 0.5}}},
+        ablation={"rule": "reported, not gated", "modalities_off": {"no_text": ["text"]},
+                  "variants": {"no_text": {"all": {"recall@20": 0.15},
+                                           "drop": {"recall@20": 0.05}}}},
+    )  # fmt: skip
+    body, _ = quality_section(evaluation, BlessingDocument(blessed=True, reasons=[]),
                               charts={"recall": PNG}, k=10)  # fmt: skip
     assert "Ranking head" in body and "0.7100" in body
     assert "Modality ablation" in body and "no_text" in body and "+0.0500" in body

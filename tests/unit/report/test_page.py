@@ -1,3 +1,4 @@
+from components.evaluate.documents import BlessingDocument, MetricsDocument
 from components.report.page import render_markdown
 
 
@@ -9,13 +10,13 @@ def test_page_shows_accounting_metrics_and_every_gate_reason():
             },
             "cutoffs": {},
         },
-        metrics={
-            "schema_version": "1.0",
-            "eval_users": 3,
-            "catalog_size": 7,
-            "models": {"candidate": {"recall@10": 0.25}},
-        },
-        blessing={"blessed": False, "reasons": ["r1 failed", "r2 ok"]},
+        metrics=MetricsDocument(
+            schema_version="1.0",
+            eval_users=3,
+            catalog_size=7,
+            models={"candidate": {"recall@10": 0.25}},
+        ),
+        blessing=BlessingDocument(blessed=False, reasons=["r1 failed", "r2 ok"]),
         pushed_version=None,
     )
     assert "| events | 10 | 8 | 2 | duplicate: 2 |" in text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import subprocess
 import sys
 import warnings
@@ -12,12 +11,12 @@ import kfp
 import pytest
 
 import pipeline
-from components.images import Images
+from components.containers import Images
 from components.schedule.config import ScheduleConfig, ScheduleConfigError
 from components.schedule.deploy import deploy_schedule
+from tests.tiny_shop import REPO
 from tests.unit.schedule.kfp_host import API, serve_kfp_host
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
 PARAMS = {
     "raw_uri": "gs://shop-raw/nightly",
     "model_root": "gs://shop-models",

@@ -1,4 +1,5 @@
-"""Towers: id dropout (training only, to the OOV bucket, never for ID-only) and the shared space."""
+"""Towers: id dropout (training only, to the OOV bucket, never for ID-only), the shared space,
+and the contract that every declared query or candidate feature reaches its tower."""
 
 import os
 
@@ -8,10 +9,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.train.config import TrainConfig, parse_modalities
-from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
-from components.transform.preprocessing import ITEM_TEXT_TOKENS, USER_TEXT_TOKENS
+from components.train.config import ALL_MODALITIES, TrainConfig, parse_modalities
+from components.train.towers import (
+    IMAGE_PIXELS,
+    IMAGE_VALID,
+    CandidateTower,
+    QueryTower,
+    SharedEmbeddings,
+    Vocabularies,
+)
 from schemas import features as fs
+from schemas.contract import SWITCHABLE, Side
 from schemas.tables import AGE_BUCKET, COUNTRY, ITEM_ID, USER_ID
 
 SIZES = Vocabularies(users=10, items=5, tokens=5, categories=6)
@@ -60,11 +68,84 @@ def test_shared_space_maps_both_towers_words_and_items_alike(shared_space):
     query = QueryTower(shared=shared, sizes=SIZES, config=config)
     candidate = CandidateTower(shared=shared, config=config)
     words = tf.constant([[1, 2, 0], [3, 0, 0]], tf.int64)
-    query({xf(USER_ID): tf.constant([1, 2], tf.int64), USER_TEXT_TOKENS: words})
-    candidate({xf(ITEM_ID): tf.constant([1, 2], tf.int64), ITEM_TEXT_TOKENS: words})
+    query({xf(USER_ID): tf.constant([1, 2], tf.int64), fs.USER_TEXT_TOKENS: words})
+    candidate({xf(ITEM_ID): tf.constant([1, 2], tf.int64), fs.ITEM_TEXT_TOKENS: words})
     spaces = {v.ref() for v in shared.text_space.weights + shared.item_space.weights}
     assert len(spaces) == (2 if shared_space else 0)
     assert spaces <= {v.ref() for v in candidate.trainable_variables}
     assert {v.ref() for v in shared.text_space.weights} <= {
         v.ref() for v in query.trainable_variables
     }
+
+
+# --- contract: every declared query or candidate feature reaches its tower --------------------
+
+ROWS = 4
+TABLE_ROWS = {fs.ITEM_VOCAB: SIZES.items, fs.USER_VOCAB: SIZES.users,
+              fs.TEXT_VOCAB: SIZES.tokens, fs.CATEGORICAL_VOCAB: SIZES.categories}  # fmt: skip
+
+
+def _inputs_of(feature: fs.Feature) -> tuple[str, ...]:
+    """The transformed inputs a tower gets from one raw feature (the image arrives decoded)."""
+    return (
+        (IMAGE_PIXELS, IMAGE_VALID) if feature.name == fs.IMAGE else fs.output_names(feature.name)
+    )
+
+
+def _value(feature: fs.Feature, name: str, rng: np.random.Generator) -> tf.Tensor:
+    """A valid random transformed value of ``name`` for ``ROWS`` rows (ids never padding)."""
+    if name == IMAGE_PIXELS:
+        return tf.constant(rng.random((ROWS, fs.IMAGE_SIZE, fs.IMAGE_SIZE, 3)), tf.float32)
+    if name == IMAGE_VALID:
+        return tf.ones([ROWS], tf.float32)
+    shape = [ROWS]
+    if feature.name == fs.HIST_AGE_DAYS:  # recency bucket + 1 (0 = padding)
+        high = len(fs.RECENCY_BOUNDARIES) + 2
+    elif feature.is_string:
+        high = TABLE_ROWS[fs.vocabulary_name(feature.name)]
+    else:
+        return tf.constant(rng.normal(size=[*shape, *feature.shape]), tf.float32)
+    width = 5 if feature.name in fs.TEXT_FEATURES else None
+    dims = [*shape, *(feature.shape if width is None else [width])]
+    return tf.constant(rng.integers(1, high, size=dims), tf.int64)
+
+
+def _batch(side: Side, seed: int) -> dict[str, tf.Tensor]:
+    rng = np.random.default_rng(seed)
+    return {n: _value(f, n, rng) for f in fs.features(side) for n in _inputs_of(f)}
+
+
+def _towers(modalities: frozenset) -> tuple[QueryTower, CandidateTower]:
+    """Both towers, built and then given random weights (``ones`` init would hide inputs)."""
+    tf.keras.utils.set_random_seed(3)
+    config = TrainConfig(modalities=modalities, user_id_dropout=0.0)
+    shared = SharedEmbeddings(SIZES, config.embedding_dim)
+    query = QueryTower(shared=shared, sizes=SIZES, config=config)
+    candidate = CandidateTower(shared=shared, config=config)
+    query(_batch(Side.QUERY, 0))
+    candidate(_batch(Side.CANDIDATE, 0))
+    rng = np.random.default_rng(4)
+    for variable in {v.ref(): v for v in query.weights + candidate.weights}.values():
+        variable.assign(rng.normal(size=variable.shape).astype(np.float32))
+    return query, candidate
+
+
+@pytest.mark.parametrize("side", [Side.QUERY, Side.CANDIDATE])
+def test_every_declared_feature_reaches_its_tower_when_its_modality_is_on(side):
+    towers = dict(zip((Side.QUERY, Side.CANDIDATE), _towers(ALL_MODALITIES), strict=True))
+    tower, batch, other = towers[side], _batch(side, 0), _batch(side, 1)
+    declared = fs.features(side)
+    assert declared
+    for feature in declared:
+        changed = batch | {n: other[n] for n in _inputs_of(feature)}
+        assert not np.allclose(tower(batch), tower(changed)), f"{feature.name} is not read"
+
+
+@pytest.mark.parametrize("modality", SWITCHABLE)
+def test_a_feature_of_a_modality_switched_off_reaches_no_tower(modality):
+    query, candidate = _towers(ALL_MODALITIES - {modality})
+    for side, tower in ((Side.QUERY, query), (Side.CANDIDATE, candidate)):
+        batch, other = _batch(side, 0), _batch(side, 1)
+        for feature in fs.features(side, modality):
+            changed = batch | {n: other[n] for n in _inputs_of(feature)}
+            np.testing.assert_array_equal(tower(batch), tower(changed), err_msg=feature.name)

@@ -15,8 +15,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -29,9 +27,6 @@ from components.transform import outputs
 from components.transform.config import TransformConfig
 from components.transform.job import run, write_spans
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "tests" / "fixtures" / "shop-tiny"
-NOW = "2026-11-24T00:00:00Z"
 SPAN_DAYS = 30  # the sample's train window makes 4 spans (1-day spans: 89, too slow here)
 
 
@@ -54,17 +49,10 @@ def test_spans_are_utc_days_and_the_one_the_cut_off_cuts_is_named_by_it(tmp_path
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """Ingest the sample; a cold cached run, then a warm one missing the newest span's cache."""
+def runs(tmp_path_factory: pytest.TempPathFactory, tiny_data) -> dict[str, dict]:
+    """The ingested sample; a cold cached run, then a warm one missing the newest span's cache."""
     root = tmp_path_factory.mktemp("cache")
-    data = str(root / "data")
-    ingest = ["components.ingest", "--input", str(SAMPLE), "--out", data, "--now", NOW]
-    subprocess.run(
-        [sys.executable, "-m", *ingest, "--quiet"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+    data = str(tiny_data)
     out = {}
     for name in ("cold", "warm"):
         cache = root / f"cache-{name}"

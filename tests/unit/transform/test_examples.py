@@ -111,16 +111,13 @@ def test_an_example_sees_only_what_happened_before_its_event():
     assert values(ex, "country")[3] == b"FR"
     # The very first event has no history at all, and a defined (empty) one.
     assert values(ex, fs.N_EVENTS)[0] == 0.0 and values(ex, fs.USER_TEXT)[0] == b""
-    # Item popularity counts interactions with the item strictly before the event.
-    assert values(ex, fs.ITEM_POPULARITY) == [0.0, 0.0, 1.0, 0.0]
 
 
 def test_catalog_rows_hold_content_and_placeholder_queries():
-    cat = build_catalog(context(), us(10))
+    cat = build_catalog(context())
     assert values(cat, USER_ID) == [b"", b"", b""]
     assert values(cat, fs.ITEM_TEXT) == [b"Red Mug", b"", b"soft wool"]
     assert values(cat, fs.NEIGHBOR_ITEM_IDS)[0][:2] == [b"i2", b""]
-    assert values(cat, fs.ITEM_POPULARITY) == [1.0, 2.0, 1.0]
 
 
 def test_requests_for_an_unknown_user_are_defined_and_empty():
@@ -175,7 +172,8 @@ def test_a_data_set_without_links_or_reviews_gives_defined_empty_features():
         item_links=full.item_links.slice(0, 0),
     )  # fmt: skip
     ex = build_examples(bare, bare.events)
-    assert values(ex, fs.N_FRIENDS) == [0.0] * 4
+    assert {tuple(v) for v in values(ex, fs.FRIEND_IDS)} == {(b"",) * fs.FRIENDS_LEN}
     assert {tuple(v) for v in values(ex, fs.FRIEND_ITEM_IDS)} == {(b"",) * fs.FRIEND_ITEMS_LEN}
-    assert values(build_catalog(bare, us(10)), fs.N_NEIGHBORS) == [0.0] * 3
+    neighbors = values(build_catalog(bare), fs.NEIGHBOR_ITEM_IDS)
+    assert {tuple(v) for v in neighbors} == {(b"",) * fs.NEIGHBORS_LEN}
     assert values(ex, fs.USER_TEXT)[3] == b"red mug"  # the query is still there

@@ -14,8 +14,6 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import pathlib
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -34,10 +32,7 @@ from components.transform.examples import (
 )
 from components.transform.job import cutoffs, read_context, write_spans
 from schemas.tables import DST_USER, ITEM_ID, SRC_USER, USER_ID
-
-REPO = pathlib.Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "tests" / "fixtures" / "shop-tiny"
-NOW = "2026-11-24T00:00:00Z"
+from tests.tiny_shop import NOW, stage
 
 
 def test_a_key_s_shard_is_crc32_of_its_utf8_bytes() -> None:
@@ -61,8 +56,7 @@ def test_splitting_by_shard_keeps_every_row_once_in_its_shard() -> None:
 
 
 def ingest(raw: pathlib.Path | str, out: pathlib.Path) -> str:
-    cmd = [sys.executable, "-m", "components.ingest", "--input", str(raw), "--out", str(out)]
-    subprocess.run([*cmd, "--now", NOW, "--quiet"], cwd=REPO, check=True, capture_output=True)
+    stage("components.ingest", "--input", str(raw), "--out", str(out), "--now", NOW, "--quiet")
     return str(out)
 
 
@@ -72,7 +66,7 @@ def reference(data: str) -> dict[str, pa.Table]:
     out = {
         shards.TRAIN_EXAMPLES: build_examples(ctx, windows["train"]),
         shards.EVAL_EXAMPLES: build_examples(ctx, windows["eval"]),
-        shards.CATALOG: build_catalog(ctx, starts["eval"]),
+        shards.CATALOG: build_catalog(ctx),
     }
     for split, key in (("eval", shards.EVAL_REQUESTS), ("test", shards.TEST_REQUESTS)):
         users = request_users(ctx.events, starts[split])
@@ -142,8 +136,8 @@ def assert_same_as_reference(
 
 
 @pytest.mark.slow
-def test_the_tiny_fixture_in_four_shards_gives_the_reference_rows(tmp_path) -> None:
-    data = ingest(SAMPLE, tmp_path / "data")
+def test_the_tiny_fixture_in_four_shards_gives_the_reference_rows(tmp_path, tiny_data) -> None:
+    data = str(tiny_data)
     cases = cross_shard_cases(data, 4)
     assert cases["friend_elsewhere"] > 0 and cases["item_elsewhere"] > 0, cases
 
@@ -190,7 +184,7 @@ def test_an_exchange_by_reference_writes_a_file_that_reads_back_the_same_rows(tm
 
 
 @pytest.mark.slow
-def test_one_shard_gives_the_reference_rows_too(tmp_path) -> None:
-    data = ingest(SAMPLE, tmp_path / "data")
+def test_one_shard_gives_the_reference_rows_too(tmp_path, tiny_data) -> None:
+    data = str(tiny_data)
 
     assert_same_as_reference(data, tmp_path / "ex", 1)

@@ -13,9 +13,6 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import glob
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -26,32 +23,18 @@ import tensorflow_transform as tft
 
 from components.train.catalog import raw_tensors
 from components.transform import outputs
-from components.transform.preprocessing import (
-    TEXT_VOCAB,
-    USER_TEXT_TOKENS,
-    example_output_names,
-)
 from components.transform.text import tokenize
 from schemas import features as fs
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "tests" / "fixtures" / "shop-tiny"
-NOW = "2026-11-24T00:00:00Z"
 TRAIN, EVAL = "train", "eval"
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Ingest the sample and transform it with the stage's CLI; the three output directories."""
-    root = tmp_path_factory.mktemp("skew")
-    dirs = {"data": str(root / "data"), "examples": str(root / "ex"), "graph": str(root / "tg")}
-    ingest = ["components.ingest", "--input", str(SAMPLE), "--out", dirs["data"], "--now", NOW]
-    transform = ["components.transform", "--data", dirs["data"], "--examples", dirs["examples"]]
-    for args in ([*ingest, "--quiet"], [*transform, "--transform-graph", dirs["graph"]]):
-        subprocess.run([sys.executable, "-m", *args], cwd=REPO, check=True, capture_output=True)
-    return dirs
+def stage(tiny_examples) -> dict[str, str]:
+    """The sample ingested and transformed by the stages' CLIs (the session's, shared)."""
+    return {name: str(path) for name, path in tiny_examples.items()}
 
 
 def raw_rows(examples_dir: str, split: str) -> pa.Table:
@@ -64,7 +47,7 @@ def written(examples_dir: str, split: str, tft_output: tft.TFTransformOutput) ->
     spec = {
         k: v
         for k, v in tft_output.transformed_feature_spec().items()
-        if k in example_output_names()
+        if k in fs.example_output_names()
     }
     files = sorted(glob.glob(outputs.transformed_pattern(examples_dir, split)))
     assert files, f"no transformed {split} examples in {examples_dir}"
@@ -77,7 +60,7 @@ def served(rows: pa.Table, tft_output: tft.TFTransformOutput) -> dict:
     """``rows`` through the TFT Keras layer, as the exported model applies it at serving time."""
     layer = tft_output.transform_features_layer()
     out = layer(raw_tensors(rows, None))
-    return {k: out[k].numpy() for k in example_output_names()}
+    return {k: out[k].numpy() for k in fs.example_output_names()}
 
 
 def in_row_order(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -104,7 +87,7 @@ def test_serving_graph_reproduces_what_beam_wrote(stage: dict[str, str], split: 
     beam_out = written(stage["examples"], split, tft_output)
     graph_out = served(rows, tft_output)
 
-    assert set(beam_out) == set(graph_out) == set(example_output_names())
+    assert set(beam_out) == set(graph_out) == set(fs.example_output_names())
     assert all(len(v) == rows.num_rows for v in beam_out.values())
     beam_out, graph_out = in_row_order(beam_out), in_row_order(graph_out)
     for name in sorted(beam_out):
@@ -134,15 +117,15 @@ def test_a_token_seen_only_in_the_eval_window_is_out_of_vocabulary(
     assert eval_only, "the sample should have a token that only eval-window users wrote"
 
     tft_output = tft.TFTransformOutput(stage["graph"])
-    vocab_path = os.path.join(stage["graph"], "transform_fn", "assets", TEXT_VOCAB)
+    vocab_path = os.path.join(stage["graph"], "transform_fn", "assets", fs.TEXT_VOCAB)
     with open(vocab_path, "rb") as f:
         vocab = f.read().splitlines()
     assert len(vocab) > 100
     assert not eval_only & set(vocab)
     oov_id = len(vocab) + 1  # index + 1 (0 is padding); the single OOV bucket follows the vocab
 
-    beam_out = written(examples, EVAL, tft_output)[USER_TEXT_TOKENS]
-    graph_out = served(evaluation, tft_output)[USER_TEXT_TOKENS]
+    beam_out = written(examples, EVAL, tft_output)[fs.USER_TEXT_TOKENS]
+    graph_out = served(evaluation, tft_output)[fs.USER_TEXT_TOKENS]
     checked = 0
     for row, tokens in enumerate(eval_tokens):
         for position, token in enumerate(tokens[: beam_out.shape[1]]):

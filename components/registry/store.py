@@ -1,4 +1,4 @@
-"""The only push module that touches files or gs://: a key-value view of a model root.
+"""The only module that touches a model root's files or gs://: a key-value view of it.
 
 Keys are ``/``-separated paths relative to the root (a local directory or ``gs://bucket/prefix``).
 Writes are create-only except ``replace`` (used for the LATEST pointer alone):
@@ -8,8 +8,8 @@ Writes are create-only except ``replace`` (used for the LATEST pointer alone):
   temporary file plus ``os.replace``.
 - gs://: an existence check, then an upload with ``if_generation_match=0`` (GCS refuses to
   overwrite). The loopback emulator ignores that precondition, so callers also claim a version
-  with a unique token and read every object back (see ``registry.publish``). An object upload is
-  atomic on GCS: readers see the old object or the new one, never a mix.
+  with a unique token and read every object back (see ``components.push.publish``). An object
+  upload is atomic on GCS: readers see the old object or the new one, never a mix.
 
 gs:// outages: every client call (reads, listing, existence checks, create-only uploads and
 the LATEST replace) retries transient faults (connection refused or reset, timeouts, 408, 429,
@@ -19,13 +19,12 @@ after ``min(60, deadline)`` s. The client stops as soon as its next sleep would 
 deadline, so it may give up before the deadline, never long after it. Retrying is safe: a create
 is create-only, and a retried create whose first attempt landed (GCS answers 412 to the retry)
 is accepted only if the object holds exactly our bytes (sha256), otherwise it is a
-``PushConflict``; the LATEST replace writes the same bytes again. A fault left at the deadline
-raises ``StorageUnavailable`` (a ``PushError``) naming the gs:// object and saying that LATEST
+``VersionConflict``; the LATEST replace writes the same bytes again. A fault left at the deadline
+raises ``StorageUnavailable`` (a ``RegistryError``) naming the gs:// object and saying that LATEST
 was not moved (for the LATEST write itself: not confirmed moved), never a raw client exception.
 
-Fault hook for tests only: ``SHOPREC_PUSH_FAULT=kill:N`` sends SIGKILL to this process just
-before its N-th write (1-based), ``fail:N`` raises ``OSError`` there. Read at each write, never
-set outside tests.
+Fault injection is the caller's: tests pass a wrapped store (one that fails or kills the
+process before a chosen write) wherever a ``Store`` is taken.
 """
 
 from __future__ import annotations
@@ -35,40 +34,20 @@ import hashlib
 import logging
 import os
 import shutil
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from components import gcs_retry
-from components.push.errors import PushConflict, PushError, StorageUnavailable
+from components.registry.errors import RegistryError, StorageUnavailable, VersionConflict
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 GS = "gs://"
-FAULT_ENV = "SHOPREC_PUSH_FAULT"
 RETRY_DEADLINE_ENV = gcs_retry.RETRY_DEADLINE_ENV
-
-_writes = 0
-
-
-def _fault_point(key: str) -> None:
-    """Count a write; kill or fail here when the test hook asks for it."""
-    global _writes  # one counter per process is the point of the hook
-    _writes += 1
-    spec = os.environ.get(FAULT_ENV, "")
-    if not spec:
-        return
-    mode, _, at = spec.partition(":")
-    if int(at) != _writes:
-        return
-    if mode == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if mode == "fail":
-        raise OSError(f"injected storage failure at write {_writes} ({key})")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -105,6 +84,10 @@ class LocalStore:
         """The local path of ``key``."""
         return os.path.join(self.root, *key.split("/"))
 
+    def local_path(self, key: str) -> str | None:
+        """Where ``key`` can be read in place: its local path."""
+        return self.path(key)
+
     def read_bytes(self, key: str) -> bytes | None:
         """The object's bytes, or None when absent."""
         try:
@@ -126,7 +109,7 @@ class LocalStore:
         """Write a new object; never overwrites.
 
         Raises:
-            PushConflict: ``key`` exists.
+            VersionConflict: ``key`` exists.
         """
         self._create(key, data=data)
 
@@ -139,7 +122,7 @@ class LocalStore:
             try:
                 os.link(temp, self.path(key))
             except FileExistsError as e:
-                raise PushConflict(f"{self.path(key)} exists; never overwritten") from e
+                raise VersionConflict(f"{self.path(key)} exists; never overwritten") from e
 
     def replace(self, key: str, data: bytes) -> None:
         """Write or atomically replace an object (the LATEST pointer)."""
@@ -150,13 +133,12 @@ class LocalStore:
         """Copy an object to a local file."""
         data = self.read_bytes(key)
         if data is None:
-            raise PushError(f"{self.path(key)} does not exist")
+            raise RegistryError(f"{self.path(key)} does not exist")
         with open(path, "wb") as f:
             f.write(data)
 
     @contextlib.contextmanager
     def _staged(self, key: str, data: bytes | None, source: str | None) -> Iterator[str]:
-        _fault_point(key)
         final = self.path(key)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         temp = f"{os.path.dirname(final)}/.tmp-{uuid.uuid4().hex}"
@@ -180,7 +162,7 @@ class GcsStore:
 
     The google-cloud-storage client comes from the environment, so ``STORAGE_EMULATOR_HOST``
     selects the emulator. Every call retries with ``retry_deadline()`` (see the module
-    docstring); what still fails becomes a ``StorageUnavailable`` (a ``PushError``) naming
+    docstring); what still fails becomes a ``StorageUnavailable`` (a ``RegistryError``) naming
     the object.
     """
 
@@ -201,11 +183,15 @@ class GcsStore:
         """The ``gs://`` URI of ``key``."""
         return f"{self.root}/{key}"
 
+    def local_path(self, key: str) -> str | None:
+        """None: an object must be downloaded to be read as a file."""
+        return None
+
     def _blob(self, key: str):
         return self._bucket.blob(self._prefix + key)
 
     def _call(self, key: str, action: str, call: Callable[[], T]) -> T:
-        """Run one client call; a storage fault left after retrying becomes a ``PushError``.
+        """Run one client call; a storage fault left after retrying becomes a ``RegistryError``.
 
         ``NotFound`` and ``PreconditionFailed`` pass through: callers give them a meaning.
         """
@@ -271,7 +257,7 @@ class GcsStore:
         """Write a new object; never overwrites (existence check + generation precondition).
 
         Raises:
-            PushConflict: ``key`` exists.
+            VersionConflict: ``key`` exists.
             StorageUnavailable: storage unreachable or failing until the retry deadline.
         """
         self._create(
@@ -295,10 +281,9 @@ class GcsStore:
     def _create(self, key: str, upload: Callable[[Any], object], *, digest: str) -> None:
         from google.api_core.exceptions import PreconditionFailed
 
-        _fault_point(key)
         blob = self._blob(key)
         if self.exists(key):
-            raise PushConflict(f"{self.path(key)} exists; never overwritten")
+            raise VersionConflict(f"{self.path(key)} exists; never overwritten")
         try:
             self._call(key, "writing", lambda: upload(blob))
         except PreconditionFailed as e:
@@ -306,12 +291,11 @@ class GcsStore:
             # is ours iff it holds our bytes; anything else is someone else's object.
             found = self.read_bytes(key)
             if found is None or sha256_bytes(found) != digest:
-                raise PushConflict(f"{self.path(key)} exists; never overwritten") from e
+                raise VersionConflict(f"{self.path(key)} exists; never overwritten") from e
             logger.info("create retried after it landed; same bytes key=%s", self.path(key))
 
     def replace(self, key: str, data: bytes) -> None:
         """Write or replace an object (the LATEST pointer; an upload is atomic)."""
-        _fault_point(key)
         blob = self._blob(key)
         self._call(
             key,
@@ -323,7 +307,7 @@ class GcsStore:
         """Copy an object to a local file."""
         data = self.read_bytes(key)
         if data is None:
-            raise PushError(f"{self.path(key)} does not exist")
+            raise RegistryError(f"{self.path(key)} does not exist")
         with open(path, "wb") as f:
             f.write(data)
 
@@ -332,11 +316,13 @@ def retry_deadline() -> float:
     """Seconds a gs:// call keeps retrying (``components.gcs_retry``).
 
     Raises:
-        PushError: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` is set but not a positive number.
+        RegistryError: ``$SHOPREC_GCS_RETRY_DEADLINE_S`` is set but not a positive number.
     """
-    return gcs_retry.retry_deadline(PushError)
+    return gcs_retry.retry_deadline(RegistryError)
 
 
+# What the model root is read and written through. A test may pass any object with the same
+# methods (e.g. one that fails or kills the process before a chosen write).
 Store = LocalStore | GcsStore
 
 

@@ -1,0 +1,64 @@
+"""Arrow rows -> feeds: each declared raw feature as a numpy array ``[rows, *shape]``.
+
+The one converter between the Arrow tables the pipeline writes and what a model takes: training
+(``components.train.catalog.raw_tensors``), the exported model's client
+(``components.exported_model``) and the report's blanked inputs all feed through it. It reads
+both layouts: serving requests (a plain column per feature, lists for sequences) and feature
+rows (``example_arrow_schema``: every column a large list of one or ``length`` values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas import features as fs
+
+# A raw feature batch: feature name -> ``[rows, *shape]`` (object arrays of bytes for strings).
+Feed = dict[str, np.ndarray]
+
+
+def to_feed(
+    rows: pa.Table, side: fs.Side | None = None, *, names: Collection[str] | None = None
+) -> Feed:
+    """The declared raw features of ``side`` (all sides: None) in ``rows``, as numpy arrays.
+
+    Strings become object arrays of bytes (null: ``b""``, the padding value); numbers float32
+    (or int64 for integer features).
+
+    Args:
+        rows: Serving requests or feature rows.
+        side: Whose features; None for every declared feature.
+        names: Only these features (of ``side``); None for all.
+
+    Raises:
+        KeyError: ``rows`` lacks a wanted feature.
+    """
+    out = {}
+    for feature in fs.features(side):
+        if names is not None and feature.name not in names:
+            continue
+        column = rows[feature.name].combine_chunks()
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            column = column.flatten()
+        if feature.is_string:
+            column = pc.fill_null(column.cast(pa.large_binary()), b"")
+        values = column.to_numpy(zero_copy_only=False)
+        if not feature.is_string:
+            values = values.astype(np.float32 if feature.dtype.is_floating else np.int64)
+        out[feature.name] = values.reshape([rows.num_rows, *feature.shape])
+    return out
+
+
+def take(feed: Feed, rows: np.ndarray | list[int]) -> Feed:
+    """The rows ``rows`` of every feature of ``feed`` (repeats allowed)."""
+    index = np.asarray(rows, dtype=np.int64)
+    return {name: values[index] for name, values in feed.items()}
+
+
+def rows_in(feed: Feed) -> int:
+    """How many rows ``feed`` holds (0 for an empty feed)."""
+    return len(next(iter(feed.values()))) if feed else 0
