@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from components.evaluate.gates import ForceBless, GateConfigError
-from components.evaluate.metrics import DEFAULT_KS
 from components.evaluate.slices import (
     ACTIVITY,
     CATEGORY_SLICE,
@@ -17,6 +16,7 @@ from components.evaluate.slices import (
     HAS_SOCIAL,
     TARGET_IMAGE,
 )
+from components.ranking_metrics import DEFAULT_KS
 
 SLICE_DIMENSIONS = (ACTIVITY, CATEGORY_SLICE, HAS_REVIEWS, HAS_SOCIAL, TARGET_IMAGE)
 

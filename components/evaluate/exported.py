@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 
 from components import completion
 from components.evaluate.ablation import modalities_off, variant_name
-from components.evaluate.protocol import EvalSet, exclude_history
 from components.evaluate.ranking import Rankings, complete_rankings
 from components.evaluate.ranking_head import RankingHeadError, example_labels, head_metrics
 from components.exported_model import ExportedModel, ServingInputError
+from components.protocol import EvalSet, exclude_history
 from components.train import outputs as train_outputs
 from components.train.signatures import EMBEDDING, QUERY_EMBEDDING_SIGNATURE, RANKING_SIGNATURE
 from schemas.contract import SWITCHABLE

@@ -39,7 +39,9 @@ from components.evaluate.exported import (
     variant_of,
 )
 from components.evaluate.infra import InfraResult, validate_in_fresh_process
-from components.evaluate.protocol import (
+from components.evaluate.ranking_head import with_catalog_content
+from components.ingest import layout
+from components.protocol import (
     EvalSet,
     build_eval_set,
     exclude_history,
@@ -49,8 +51,6 @@ from components.evaluate.protocol import (
     sample_users,
     warm_only,
 )
-from components.evaluate.ranking_head import with_catalog_content
-from components.ingest import layout
 from components.registry.errors import RegistryError
 from components.registry.model_root import MODEL_SUBDIR, ModelRoot, tree_digest
 from components.train import outputs as train_outputs

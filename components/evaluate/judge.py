@@ -27,8 +27,8 @@ from components.evaluate.documents import (
 )
 from components.evaluate.gates import Blessing, Comparison, decide_blessing
 from components.evaluate.infra import InfraResult
-from components.evaluate.metrics import USERS, per_user_metrics, ranking_metrics
-from components.evaluate.protocol import EvalSet
+from components.protocol import EvalSet
+from components.ranking_metrics import USERS, per_user_metrics, ranking_metrics
 
 Ranked = list[list[str]]
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components.evaluate.protocol import exclude_history
+from components.protocol import exclude_history
 
 # Relative score tolerance of the consistency check (float32 matmul in TF vs numpy).
 RELATIVE_ATOL = 1e-3

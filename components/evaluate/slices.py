@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from components.evaluate.metrics import per_user_metrics
-from components.evaluate.protocol import EvalSet
+from components.protocol import EvalSet
+from components.ranking_metrics import per_user_metrics
 from schemas.tables import (
     CATEGORY,
     DST_USER,

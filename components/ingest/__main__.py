@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-end", help="ISO timestamp; default: 0.8 quantile of event ts")
     parser.add_argument("--eval-end", help="ISO timestamp; default: 0.9 quantile of event ts")
     parser.add_argument(
+        "--validation-start",
+        help="ISO timestamp; the validation window (model selection) runs from it to "
+        f"--train-end; default: the last {IngestConfig.validation_share:.1%} of train events",
+    )
+    parser.add_argument(
         "--now", help="ISO timestamp; later rows are future_timestamp (default: now)"
     )
     parser.add_argument("--batch-rows", type=int, default=IngestConfig.batch_rows)
@@ -47,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.train_end
             else None,
             eval_end=parse_timestamp(args.eval_end, what="--eval-end") if args.eval_end else None,
+            validation_start=parse_timestamp(args.validation_start, what="--validation-start")
+            if args.validation_start
+            else None,
             batch_rows=args.batch_rows,
             progress=not args.quiet,
             pseudonym_key=privacy.load_key(key_file=args.pseudonym_key_file),
@@ -56,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ingest failed: {err}", file=sys.stderr)
         return 2
     print(
-        f"ingest {args.input} -> {args.out}  (train_end {manifest['train_end']}, "
+        f"ingest {args.input} -> {args.out}  (validation_start {manifest['validation_start']}, "
+        f"train_end {manifest['train_end']}, "
         f"eval_end {manifest['eval_end']}, pseudonymized {manifest['pseudonymized']})"
     )
     for name, t in manifest["tables"].items():

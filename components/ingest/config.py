@@ -37,6 +37,12 @@ class IngestConfig:
         eval_end: First instant of the test window; None = the 0.9 quantile of valid event ts.
         train_quantile: Quantile used for a missing ``train_end``.
         eval_quantile: Quantile used for a missing ``eval_end``.
+        validation_start: First instant of the validation window, the end of the train
+            window that model selection holds out (epochs, settings, peers' own settings are
+            chosen there, never on the eval window); None = ``validation_share``.
+        validation_share: For a missing ``validation_start``: the share of the train window's
+            valid events the validation window holds (the start is the ``1 - share`` quantile
+            of their times; 0.125 makes it as large as the default eval window).
         batch_rows: Rows per record batch read and validated at a time (bounds memory).
         raw_max_chars: Longest raw-row JSON kept in a quarantine record (longer is cut).
         progress: Print progress lines on stderr.
@@ -51,6 +57,8 @@ class IngestConfig:
     eval_end: dt.datetime | None = None
     train_quantile: float = 0.8
     eval_quantile: float = 0.9
+    validation_start: dt.datetime | None = None
+    validation_share: float = 0.125
     batch_rows: int = 262_144
     raw_max_chars: int = 4_096
     progress: bool = True
@@ -59,7 +67,7 @@ class IngestConfig:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise IngestConfigError(f"format {self.format!r} is not one of {FORMATS}")
-        for name in ("now", "train_end", "eval_end"):
+        for name in ("now", "train_end", "eval_end", "validation_start"):
             value = getattr(self, name)
             if value is not None and (
                 not isinstance(value, dt.datetime) or value.utcoffset() is None
@@ -73,6 +81,19 @@ class IngestConfig:
             raise IngestConfigError(
                 f"train_end {self.train_end.isoformat()} is after eval_end "
                 f"{self.eval_end.isoformat()}"
+            )
+        if (
+            self.validation_start is not None
+            and self.train_end is not None
+            and self.validation_start > self.train_end
+        ):
+            raise IngestConfigError(
+                f"validation_start {self.validation_start.isoformat()} is after train_end "
+                f"{self.train_end.isoformat()}"
+            )
+        if not 0.0 < self.validation_share < 1.0:
+            raise IngestConfigError(
+                f"validation_share must be in (0, 1), got {self.validation_share}"
             )
         if not 0.0 < self.train_quantile <= self.eval_quantile < 1.0:
             raise IngestConfigError(

@@ -27,7 +27,7 @@ from components.ingest.errors import IngestConfigError, IngestError, InputNotFou
 from components.ingest.formats import RawBatch
 from components.ingest.quarantine import QUARANTINE_SCHEMA, quarantine_records, records_table
 from components.ingest.reasons import Reason
-from components.ingest.split import quantile_cutoffs, split_by_time
+from components.ingest.split import quantile_cutoffs, split_by_time, validation_cutoff
 from components.ingest.validate import finish_batch, prepare_batch
 from components.progress import Progress
 
@@ -87,6 +87,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
     known: dict[str, pa.Array] = {}
     cutoffs: tuple[dt.datetime, dt.datetime] | None = None
     cutoff_source = "config"
+    validation_start: dt.datetime | None = None
     results: dict[str, _TableResult] = {}
     reports: dict[str, dict] = {}
     event_ts: list[np.ndarray] = []
@@ -122,6 +123,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         if timed:
             if cutoffs is None:
                 cutoffs, cutoff_source = _cutoffs(config, event_ts, now)
+                validation_start = _validation_start(config, event_ts, cutoffs[0])
                 event_ts.clear()
             result.splits = _split_staged(target, out, table, cutoffs)
         else:
@@ -150,6 +152,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
             )
     sinks.remove_dir(out / STAGING_DIR)
     train_end, eval_end = cutoffs if cutoffs else (now, now)
+    validation_start = validation_start or config.validation_start or train_end
     manifest = {
         "schema_version": schemas.SCHEMA_VERSION,
         "input": input_uri,
@@ -157,6 +160,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         "now": now.isoformat(),
         "train_end": train_end.isoformat(),
         "eval_end": eval_end.isoformat(),
+        "validation_start": validation_start.isoformat(),
         "cutoffs_source": cutoff_source,
         # Only whether ids are pseudonyms: a key fingerprint could be brute-forced.
         "pseudonymized": config.pseudonym_key is not None,
@@ -188,6 +192,7 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         "cutoffs": {
             "train_end": manifest["train_end"],
             "eval_end": manifest["eval_end"],
+            "validation_start": manifest["validation_start"],
             "source": cutoff_source,
         },
         "privacy": {"pseudonymized": manifest["pseudonymized"], "scrubbed": manifest["scrubbed"]},
@@ -366,6 +371,26 @@ def _cutoffs(
             f"train_end {train_end.isoformat()} is after eval_end {eval_end.isoformat()}"
         )
     return (train_end, eval_end), "quantiles"
+
+
+def _validation_start(
+    config: IngestConfig, event_ts: list[np.ndarray], train_end: dt.datetime
+) -> dt.datetime:
+    """The validation window's start: configured, or a quantile of the train window's events.
+
+    Raises:
+        IngestConfigError: the configured start is after ``train_end``.
+    """
+    if config.validation_start is not None:
+        if config.validation_start > train_end:
+            raise IngestConfigError(
+                f"validation_start {config.validation_start.isoformat()} is after train_end "
+                f"{train_end.isoformat()}"
+            )
+        return config.validation_start
+    ts = np.concatenate(event_ts) if event_ts else np.array([], dtype=np.int64)
+    before = ts[ts < int(train_end.timestamp() * 1_000_000)]
+    return validation_cutoff(before, share=config.validation_share) or train_end
 
 
 def _split_staged(

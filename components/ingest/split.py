@@ -68,3 +68,20 @@ def quantile_cutoffs(
     return tuple(
         dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(v)) for v in q
     )
+
+
+def validation_cutoff(train_ts_us: np.ndarray, *, share: float) -> dt.datetime | None:
+    """The start of a validation window holding the last ``share`` of the train window's events.
+
+    Args:
+        train_ts_us: ``[n]`` int64 microseconds of the train window's events.
+        share: In (0, 1).
+
+    Returns:
+        The ``1 - share`` quantile of the times (the lower observed value), or None with no
+        events.
+    """
+    if not len(train_ts_us):
+        return None
+    q = np.quantile(train_ts_us, 1.0 - share, method="lower")
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(q))

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 
 from components.evaluate.bootstrap import paired_intervals
 from components.evaluate.documents import MOST_POPULAR
-from components.evaluate.metrics import per_user_metrics
-from components.evaluate.protocol import build_eval_set, exclude_history, popularity, requests_for
 from components.ingest import layout
+from components.protocol import build_eval_set, exclude_history, popularity, requests_for
+from components.ranking_metrics import per_user_metrics
 from components.sources.truth import SIGNAL_MODALITY
 from components.transform.outputs import requests_path
 from schemas import EVENTS

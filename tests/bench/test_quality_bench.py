@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 import quality
 
-from components.evaluate.metrics import DEFAULT_KS
+from components.ranking_metrics import DEFAULT_KS
 from components.train.config import TrainConfig
 from components.train.outputs import MANIFEST
 from schemas.contract import SWITCHABLE

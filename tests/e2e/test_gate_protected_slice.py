@@ -31,8 +31,8 @@ import tensorflow as tf
 from components.evaluate import slices as slicing
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.documents import CANDIDATE, IN_SERVICE
-from components.evaluate.protocol import build_eval_set, interaction_counts
 from components.ingest import layout
+from components.protocol import build_eval_set, interaction_counts
 from components.push.job import NotBlessed
 from components.registry.model_root import ModelRoot
 from components.train import outputs as train_outputs

@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 
 from components.evaluate import slices
-from components.evaluate.protocol import EvalSet
+from components.protocol import EvalSet
 
 EVAL = EvalSet(
     users=["u1", "u2", "u3"],

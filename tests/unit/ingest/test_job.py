@@ -12,7 +12,7 @@ import pytest
 
 import schemas
 from components.ingest import job, layout
-from components.ingest.errors import InputFormatError, InputNotFoundError
+from components.ingest.errors import IngestConfigError, InputFormatError, InputNotFoundError
 from schemas import tables as cols
 from tests.tiny_shop import REPO
 
@@ -74,6 +74,13 @@ def test_default_cutoffs_are_event_quantiles(tmp_path, write_raw, users, items, 
     assert manifest["eval_end"] == ts(9, 12).isoformat()
     assert manifest["cutoffs_source"] == "quantiles"
     assert manifest["tables"][cols.EVENTS.name]["splits"] == {"train": 7, "eval": 1, "test": 2}
+    # Train events on days 1..7: the lower 0.875 quantile is day 6 (validation: days 6, 7).
+    assert manifest["validation_start"] == ts(6, 12).isoformat()
+
+
+def test_validation_start_after_train_end_is_refused(tmp_path) -> None:
+    with pytest.raises(IngestConfigError, match=r"validation_start .* is after train_end"):
+        config(train_end=ts(6), validation_start=ts(7))
 
 
 def test_missing_required_table_names_the_path(tmp_path, write_raw, users) -> None:

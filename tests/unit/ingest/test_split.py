@@ -10,7 +10,7 @@ import pytest
 
 import schemas
 from components.ingest.layout import EVAL, TEST, TRAIN
-from components.ingest.split import quantile_cutoffs, split_by_time
+from components.ingest.split import quantile_cutoffs, split_by_time, validation_cutoff
 from schemas import tables as cols
 
 TRAIN_END = dt.datetime(2024, 1, 5, tzinfo=dt.UTC)
@@ -64,3 +64,11 @@ def test_quantile_cutoffs_on_ten_values() -> None:
         dt.timedelta(seconds=7),
         dt.timedelta(seconds=8),
     )
+
+
+def test_validation_cutoff_holds_the_last_share_of_train_events() -> None:
+    # 0..7 seconds: the lower 0.875 quantile is 6 s, so the window holds 6 s and 7 s.
+    ts = np.arange(8, dtype=np.int64) * 1_000_000
+    start = validation_cutoff(ts, share=0.125)
+    assert start - dt.datetime(1970, 1, 1, tzinfo=dt.UTC) == dt.timedelta(seconds=6)
+    assert validation_cutoff(ts[:0], share=0.125) is None

@@ -2,7 +2,7 @@ import zlib
 
 import pyarrow as pa
 
-from components.evaluate.protocol import (
+from components.protocol import (
     build_eval_set,
     exclude_history,
     popularity,
@@ -34,7 +34,7 @@ def test_exclude_history_skips_seen_and_stops_at_depth():
 
 
 def test_warm_targets_keep_train_window_items_and_drop_users_left_empty():
-    from components.evaluate.protocol import EvalSet, warm_only
+    from components.protocol import EvalSet, warm_only
 
     s = EvalSet(users=["u1", "u2"], history=[{"a"}, {"b"}], targets=[{"c", "new"}, {"new"}])
     w = warm_only(s, {"a", "b", "c"})
@@ -42,7 +42,7 @@ def test_warm_targets_keep_train_window_items_and_drop_users_left_empty():
 
 
 def test_interaction_counts_count_every_event():
-    from components.evaluate.protocol import interaction_counts
+    from components.protocol import interaction_counts
 
     assert interaction_counts(events([("u", "a"), ("u", "a"), ("v", "b")])) == {"u": 2, "v": 1}
 

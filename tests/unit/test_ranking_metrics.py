@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from components.evaluate.metrics import hit_matrix, ranking_metrics
+from components.ranking_metrics import hit_matrix, ranking_metrics
 
 RANKED = [["a", "b", "c"], ["x", "y", "z"]]
 TARGETS = [{"b"}, {"q", "z"}]
