@@ -16,7 +16,7 @@ USERS ?= 2000
 ITEMS ?= 500
 EVENTS ?= 100000
 SEED ?= 7
-EPOCHS ?= 3
+EPOCHS ?= 8
 RUN_ID := $(shell date -u +%Y%m%dT%H%M%SZ)
 
 export TF_CPP_MIN_LOG_LEVEL := 2

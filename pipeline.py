@@ -28,6 +28,7 @@ from components.ingest import privacy
 from components.push import component as push_component
 from components.report import component as report_component
 from components.train import component as train_component
+from components.train.config import TrainConfig
 from components.transform import component as transform_component
 from schemas.contract import SWITCHABLE
 
@@ -105,9 +106,9 @@ def build_pipeline(
         beam_args: str = "",
         # Key shards of transform's Beam feature build (0: one per 4 MiB of events, at least 2).
         shards: int = 0,
-        epochs: int = 3,
-        batch_size: int = 256,
-        embedding_dim: int = 32,
+        epochs: int = TrainConfig.epochs,
+        batch_size: int = TrainConfig.batch_size,
+        embedding_dim: int = TrainConfig.embedding_dim,
         modalities: str = ALL_MODALITIES,
         # Read only when compiled with gpu=True (`make compile GPU=1`); see build_pipeline.
         gpu_count: int = 1,
@@ -115,7 +116,7 @@ def build_pipeline(
         gpu_node_selector: dict = {},  # noqa: B006 (a kfp parameter default, never mutated)
         thresholds: str = GATE.thresholds,
         tolerance: float = GATE.tolerance,
-        beat_baseline: bool = GATE.beat_baseline,
+        beat_peers: bool = GATE.beat_peers,
         protected_slices: str = GATE.protected_slices,
         slice_tolerance: float = GATE.slice_tolerance,
         force_bless_by: str = GATE.force_bless_by,
@@ -190,7 +191,7 @@ def build_pipeline(
             model_name=model_name,
             thresholds=thresholds,
             tolerance=tolerance,
-            beat_baseline=beat_baseline,
+            beat_peers=beat_peers,
             protected_slices=protected_slices,
             slice_tolerance=slice_tolerance,
             force_bless_by=force_bless_by,
@@ -385,7 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--raw", required=True, help="raw data directory or gs:// prefix")
     run.add_argument("--model-root", required=True, help="pushed versions; LATEST is in service")
     run.add_argument("--pipeline-root", default="runs", help="where kfp.local writes artifacts")
-    run.add_argument("--epochs", type=int, default=3, help="training epochs (every trainer)")
+    run.add_argument(
+        "--epochs",
+        type=int,
+        default=TrainConfig.epochs,
+        help="most training epochs of every trainer (each chooses its count on validation)",
+    )
     run.add_argument("--train-end", default="", help="end of the train window ('' = ingest's)")
     run.add_argument("--eval-end", default="", help="end of the eval window ('' = ingest's)")
     run.add_argument("--now", default="", help="ingest's 'now' for future timestamps ('' = now)")

@@ -72,16 +72,42 @@ class ExportedModel:
             ServingInputError: the export has no ``signature``, or ``rows`` lack one of its
                 inputs (the message names them).
         """
-        if not self.has(signature):
-            raise ServingInputError(f"{self.path} has no {signature!r} signature")
-        fn, inputs = self._model.signatures[signature], self.inputs(signature)
-        chunks = [
-            {key: value.numpy() for key, value in fn(**batch).items()}
-            for batch in self._batches(signature, rows, inputs)
-        ]
+        chunks = list(self.iter_call(signature, rows))
         if not chunks:
             return {}
         return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
+
+    def iter_call(self, signature: str, rows: pa.Table | Feed) -> Iterator[dict[str, np.ndarray]]:
+        """``signature`` over ``rows``, one output dict per batch (outputs never all in memory).
+
+        Raises:
+            ServingInputError: as ``call``.
+        """
+        if not self.has(signature):
+            raise ServingInputError(f"{self.path} has no {signature!r} signature")
+        fn, inputs = self._model.signatures[signature], self.inputs(signature)
+        for batch in self._batches(signature, rows, inputs):
+            yield {key: value.numpy() for key, value in fn(**batch).items()}
+
+    def catalog_items(self) -> list[str]:
+        """The catalog's item ids, in the order of ``catalog_scores``' columns.
+
+        Raises:
+            ServingInputError: the export has no ``catalog_items`` signature.
+        """
+        if not self.has(sig.CATALOG_ITEMS_SIGNATURE):
+            raise ServingInputError(f"{self.path} has no {sig.CATALOG_ITEMS_SIGNATURE!r} signature")
+        ids = self._model.signatures[sig.CATALOG_ITEMS_SIGNATURE]()[sig.OUTPUT_ITEM_IDS]
+        return [b.decode() for b in ids.numpy()]
+
+    def catalog_scores(self, rows: pa.Table | Feed) -> Iterator[np.ndarray]:
+        """``[batch, I]`` scores of every catalog item, batch by batch (``catalog_items`` order).
+
+        Raises:
+            ServingInputError: no ``catalog_scores`` signature, or a missing input.
+        """
+        for out in self.iter_call(sig.CATALOG_SCORES_SIGNATURE, rows):
+            yield out[sig.OUTPUT_SCORES]
 
     def _batches(
         self, signature: str, rows: pa.Table | Feed, inputs: dict[str, tf.TensorSpec]

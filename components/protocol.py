@@ -1,8 +1,9 @@
 """The temporal evaluation protocol: who is evaluated, on what, with which history.
 
-One global cut-off (the ingest split): users with history before it and at least one new item
-after it are evaluated; their targets are the items they interacted with after the cut-off that
-they had not interacted with before; their history is excluded from every ranking.
+One global cut-off (the ingest split): every user with at least one new item after it is
+evaluated, with or without history before it (a user with none is what a cold start looks
+like; slices show them apart); their targets are the items they interacted with after the
+cut-off that they had not interacted with before; their history is excluded from every ranking.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def items_by_user(events: pa.Table) -> dict[str, set[str]]:
 
 
 def build_eval_set(before: pa.Table, after: pa.Table) -> EvalSet:
-    """Evaluation users, their history (before the cut-off) and targets (after it, new items).
+    """Evaluation users, their history (before the cut-off; maybe empty) and targets (new items).
 
     Users are sorted by id so every model in a run sees the same order.
     """
@@ -65,9 +66,7 @@ def build_eval_set(before: pa.Table, after: pa.Table) -> EvalSet:
     later = items_by_user(after)
     users, hist, targets = [], [], []
     for user in sorted(later):
-        seen = history.get(user)
-        if not seen:
-            continue
+        seen = history.get(user, set())
         new = later[user] - seen
         if new:
             users.append(user)

@@ -80,6 +80,7 @@ IMAGE = "image"
 NEIGHBOR_ITEM_IDS = "neighbor_item_ids"
 LABEL = "label"
 WEIGHT = "weight"
+EVENT_DAY = "event_day"
 
 _Q, _C, _L = Side.QUERY, Side.CANDIDATE, Side.LABEL
 _S, _F = tf.string, tf.float32
@@ -113,6 +114,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature(NEIGHBOR_ITEM_IDS, _S, _C, M.RELATION, NEIGHBORS_LEN),
     Feature(LABEL, _F, _L, M.BEHAVIOR),
     Feature(WEIGHT, _F, _L, M.BEHAVIOR),
+    # When the example's event happened (days since the epoch; catalog rows: 0). Training
+    # only: it picks the examples before the validation cut-off, the point-in-time popularity
+    # each example is scored against, and the recency weight of the example.
+    Feature(EVENT_DAY, _F, _L, M.BEHAVIOR),
 )
 
 

@@ -62,3 +62,11 @@ def take(feed: Feed, rows: np.ndarray | list[int]) -> Feed:
 def rows_in(feed: Feed) -> int:
     """How many rows ``feed`` holds (0 for an empty feed)."""
     return len(next(iter(feed.values()))) if feed else 0
+
+
+def flat_values(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A feature column's values, one per row for scalars: feature rows wrap each in a list."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        return pc.list_flatten(array)
+    return array

@@ -19,7 +19,7 @@ def evaluate(
     model_name: str,
     thresholds: str,
     tolerance: float,
-    beat_baseline: bool,
+    beat_peers: bool,
     protected_slices: str,
     slice_tolerance: float,
     force_bless_by: str,
@@ -47,7 +47,7 @@ def evaluate(
         GateOptions(
             thresholds=thresholds,
             tolerance=tolerance,
-            beat_baseline=beat_baseline,
+            beat_peers=beat_peers,
             protected_slices=protected_slices,
             slice_tolerance=slice_tolerance,
             force_bless_by=force_bless_by,

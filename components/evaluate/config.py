@@ -31,7 +31,12 @@ class EvaluateConfig:
         compared: Metrics that must not regress against the model in service (nor lose to
             most-popular).
         tolerance: Absolute drop the non-inferiority check allows (lower CI bound >= -tolerance).
-        beat_baseline: The candidate must not lose to most-popular on the compared metrics.
+        beat_peers: The candidate must not lose to the strongest peer (``peers``: the simple
+            recommenders fitted on the train window, each tuned on validation) on any compared
+            metric, by more than ``peer_tolerance``.
+        peer_tolerance: Absolute shortfall against the strongest peer the gate allows.
+        selection_metric: The validation-window figure each peer's own setting is chosen by
+            (train chooses the candidate's epochs by the same kind of figure).
         protected_slices: Slices (``"activity=cold"``) that must not regress beyond
             ``slice_tolerance``.
         slice_tolerance: Mean drop allowed on a protected slice.
@@ -54,7 +59,9 @@ class EvaluateConfig:
     thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
     compared: tuple[str, ...] = ("recall@50", "ndcg@50")
     tolerance: float = 0.005
-    beat_baseline: bool = True
+    beat_peers: bool = True
+    peer_tolerance: float = 0.0
+    selection_metric: str = "recall@20"
     protected_slices: tuple[str, ...] = ("activity=cold",)
     slice_tolerance: float = 0.02
     min_slice_users: int = 30
@@ -72,7 +79,7 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         if not self.ks or min(self.ks) < 1:
             raise GateConfigError(f"EvaluateConfig.ks must be positive cut-offs, got {self.ks}")
-        if self.tolerance < 0 or self.slice_tolerance < 0:
+        if self.tolerance < 0 or self.slice_tolerance < 0 or self.peer_tolerance < 0:
             raise GateConfigError(
                 f"EvaluateConfig tolerances must be >= 0, got {self.tolerance}, "
                 f"{self.slice_tolerance}"
@@ -152,7 +159,7 @@ class GateOptions:
         thresholds: Minimum per metric on all targets, a JSON object (``'{"recall@50": 0.05}'``).
         tolerance: No regression against the model in service: the lower bound of the paired
             bootstrap interval of (candidate - in service) must be >= -tolerance.
-        beat_baseline: The candidate must not lose to most-popular on the compared metrics.
+        beat_peers: The candidate must not lose to the strongest peer on the compared metrics.
         protected_slices: Comma-separated ``dimension=value`` slices ("" protects none).
         slice_tolerance: A protected slice fails past this mean drop (and a CI all below 0).
         force_bless_by: Who forces the blessing of a model that fails the gate (audited).
@@ -162,7 +169,7 @@ class GateOptions:
 
     thresholds: str = "{}"  # EvaluateConfig's: no absolute threshold
     tolerance: float = EvaluateConfig.tolerance
-    beat_baseline: bool = EvaluateConfig.beat_baseline
+    beat_peers: bool = EvaluateConfig.beat_peers
     protected_slices: str = ",".join(EvaluateConfig.protected_slices)
     slice_tolerance: float = EvaluateConfig.slice_tolerance
     force_bless_by: str = EvaluateConfig.force_bless_by
@@ -173,7 +180,9 @@ class GateOptions:
         "thresholds": "minimum per metric on all targets, JSON, e.g. '{\"recall@50\": 0.05}'",
         "tolerance": "no-regression rule: the lower bound of the bootstrap interval of "
         "(candidate - model in service) must be >= -TOLERANCE on every compared metric",
-        "beat_baseline": "the candidate must not lose to most-popular on the compared metrics",
+        "beat_peers": "the candidate must not lose to the strongest peer (most-popular, "
+        "recent-popular, item-kNN, EASE, relation-kNN, text-kNN, each tuned on the validation "
+        "window) on any compared metric",
         "protected_slices": "comma-separated slices (dimension=value, e.g. "
         "activity=cold,has_social=no) that must not regress against the model in service; "
         "'' protects none",
@@ -197,7 +206,7 @@ class GateOptions:
             self.thresholds,
             protected_slices=self.protected_slices,
             tolerance=self.tolerance,
-            beat_baseline=self.beat_baseline,
+            beat_peers=self.beat_peers,
             slice_tolerance=self.slice_tolerance,
             force_bless_by=self.force_bless_by,
             force_bless_reason=self.force_bless_reason,
@@ -207,7 +216,7 @@ class GateOptions:
 
     @classmethod
     def add_arguments(cls, parser: argparse._ActionsContainer) -> None:
-        """One flag per option (``--max-users``, ``--beat-baseline/--no-beat-baseline``, ...)."""
+        """One flag per option (``--max-users``, ``--beat-peers/--no-beat-peers``, ...)."""
         for field in dataclasses.fields(cls):
             default = field.default
             if isinstance(default, bool):

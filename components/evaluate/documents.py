@@ -19,7 +19,8 @@ from typing import Any
 from components import completion
 
 # 2: warm, slices, comparisons (1 was the skeleton's models-only file, which had no such field).
-METRICS_SCHEMA = 2
+# 3: peers (most_popular now counts distinct users; users without train history are judged).
+METRICS_SCHEMA = 3
 BLESSING_SCHEMA = 2
 # Their file names in an evaluate output directory (``python -m components.evaluate --out``).
 METRICS_FILE, BLESSING_FILE = "metrics.json", "blessing.json"
@@ -55,6 +56,8 @@ class MetricsDocument:
         ranking: Model name -> how its rankings were made.
         unavailable: Model name -> why it could not be ranked.
         ranking_head: The ranking head per model (``models``, ``unavailable``, ...).
+        peers: How each peer's setting was chosen on validation, and the strongest peer per
+            metric with the paired interval of candidate minus it (``judge.peers_doc``).
         ablation: The modality ablation table, or None when no variant was given.
     """
 
@@ -72,6 +75,7 @@ class MetricsDocument:
     ranking: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     unavailable: Mapping[str, str] = dataclasses.field(default_factory=dict)
     ranking_head: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    peers: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     ablation: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict:

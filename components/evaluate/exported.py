@@ -20,12 +20,25 @@ import pyarrow.parquet as pq
 
 from components import completion
 from components.evaluate.ablation import modalities_off, variant_name
-from components.evaluate.ranking import Rankings, complete_rankings
+from components.evaluate.ranking import (
+    Rankings,
+    complete_rankings,
+    rank_scores,
+    serving_disagreements,
+)
 from components.evaluate.ranking_head import RankingHeadError, example_labels, head_metrics
 from components.exported_model import ExportedModel, ServingInputError
 from components.protocol import EvalSet, exclude_history
 from components.train import outputs as train_outputs
-from components.train.signatures import EMBEDDING, QUERY_EMBEDDING_SIGNATURE, RANKING_SIGNATURE
+from components.train.signatures import (
+    CATALOG_ITEMS_SIGNATURE,
+    CATALOG_SCORES_SIGNATURE,
+    EMBEDDING,
+    QUERY_EMBEDDING_SIGNATURE,
+    RANKING_SIGNATURE,
+)
+from schemas import features as fs
+from schemas import feeds
 from schemas.contract import SWITCHABLE
 from schemas.tables import ITEM_ID
 
@@ -69,6 +82,8 @@ def rank_with_model(
         top_ids, top_scores = model.top_k(requests)
     except (OSError, ServingInputError) as e:
         raise ModelUnusable(str(e)) from e
+    if model.has(CATALOG_SCORES_SIGNATURE) and model.has(CATALOG_ITEMS_SIGNATURE):
+        return _rank_catalog(model, requests, eval_set, top_ids, top_scores, depth=depth)
     emb_path = train_outputs.item_embeddings_path(model_dir)
     if not (model.has(QUERY_EMBEDDING_SIGNATURE) and os.path.isfile(emb_path)):
         # An older export: rank from the serving top-K alone (lists may be cut short).
@@ -100,6 +115,45 @@ def rank_with_model(
         "completed_past_top_k": out.completed,
         "max_score_gap": out.max_score_gap,
     }
+
+
+def _rank_catalog(
+    model: ExportedModel,
+    requests: pa.Table,
+    eval_set: EvalSet,
+    top_ids: list[list[str]],
+    top_scores: np.ndarray,
+    *,
+    depth: int,
+) -> tuple[list[list[str]], dict]:
+    """Rankings from the export's scores of the whole catalog, checked against its top-K.
+
+    Raises:
+        ModelUnusable: the serving top-K is not the top of the catalog scores.
+    """
+    try:
+        items = model.catalog_items()
+        batches = model.catalog_scores(requests)
+        ranked: list[list[str]] = []
+        bad, gap, start = 0, 0.0, 0
+        asked = feeds.to_feed(requests, names={fs.HIST_ITEM_IDS})[fs.HIST_ITEM_IDS]
+        for scores in batches:
+            rows = range(start, start + len(scores))
+            ranked += rank_scores(scores, items, [eval_set.history[r] for r in rows], depth=depth)
+            own = [{b.decode() for b in asked[r] if b} for r in rows]
+            more_bad, more_gap = serving_disagreements(
+                top_ids[start : start + len(scores)], top_scores[start : start + len(scores)],
+                scores, items, own,
+            )  # fmt: skip
+            bad, gap, start = bad + more_bad, max(gap, more_gap), start + len(scores)
+    except (OSError, ServingInputError) as e:
+        raise ModelUnusable(str(e)) from e
+    if bad:
+        raise ModelUnusable(
+            f"{model.path}: serving top-K disagrees with catalog_scores for {bad} users "
+            f"(max score gap {gap:.3g})"
+        )
+    return ranked, {"source": "catalog_scores (every catalog item scored)", "max_score_gap": gap}
 
 
 def score_ranking_head(model: ExportedModel, rows: pa.Table) -> dict:

@@ -1,11 +1,15 @@
-"""The blessing gate: absolute thresholds, most-popular, no regression, protected slices.
+"""The blessing gate: absolute thresholds, the strongest peer, no regression, protected slices.
 
 The rule, in words (the same text goes into the README):
 
 1. Thresholds: every configured ``metric >= minimum`` must hold (point values on all targets).
-2. Most-popular: with ``beat_baseline``, the candidate must not fall below most-popular on any
-   compared metric (point values, no tolerance; a model that loses to a popularity count is
-   broken, however noisy the figures).
+2. Peers: with ``beat_peers``, the candidate must not fall below the strongest peer on any
+   compared metric by more than ``peer_tolerance`` (point values; default 0). The peers are
+   the simple recommenders a platform team could write in ten lines (``peers``: popularity,
+   recent popularity, item-kNN, EASE, relation-kNN, text-kNN), fitted on the train window and
+   tuned on the validation window; a model that loses to one of them is not worth shipping,
+   however noisy the figures. The paired bootstrap interval of candidate minus that peer is
+   written beside each check.
 3. No regression (non-inferiority): for each compared metric, a paired bootstrap over users
    gives a two-sided ``confidence`` interval of ``mean(candidate - in service)`` on the same
    users. The candidate passes only if the interval's LOWER bound is >= ``-tolerance``, i.e. the
@@ -109,6 +113,11 @@ def describe_interval(interval: Interval) -> str:
     )
 
 
+def strongest_peer(peers: Mapping[str, Mapping[str, float]], metric: str) -> str:
+    """The peer with the highest ``metric`` (ties: the first by name)."""
+    return max(sorted(peers), key=lambda name: peers[name][metric])
+
+
 def no_regression(interval: Interval, *, tolerance: float) -> bool:
     """Non-inferiority: the interval's lower bound is at or above ``-tolerance``."""
     return interval.low >= -tolerance
@@ -125,7 +134,9 @@ def decide_blessing(
     thresholds: Mapping[str, float],
     compared: tuple[str, ...],
     tolerance: float,
-    baseline: Mapping[str, float] | None = None,
+    peers: Mapping[str, Mapping[str, float]] | None = None,
+    peer_tolerance: float = 0.0,
+    peer_intervals: Mapping[str, Interval] | None = None,
     comparison: Comparison | None = None,
     in_service_problem: str | None = None,
     slice_users: Mapping[str, int] | None = None,
@@ -140,10 +151,13 @@ def decide_blessing(
     Args:
         candidate: The candidate's metrics (all targets).
         thresholds: Minimum value per metric name (higher is better for every metric here).
-        compared: Metrics that must not regress against the model in service nor lose to
-            most-popular.
+        compared: Metrics that must not regress against the model in service nor lose to the
+            strongest peer.
         tolerance: Absolute drop allowed before a difference counts as a regression.
-        baseline: Most-popular's metrics on the same users; None skips that check.
+        peers: Each peer's metrics on the same users; None (or empty) skips that check.
+        peer_tolerance: Absolute shortfall against the strongest peer allowed.
+        peer_intervals: Compared metric -> interval of candidate minus the strongest peer on
+            that metric (written beside the check), when computed.
         comparison: Bootstrap intervals against the model in service; None when nothing is in
             service or it could not be evaluated.
         in_service_problem: Why the model in service could not be evaluated (written as a
@@ -159,7 +173,7 @@ def decide_blessing(
         GateConfigError: a threshold or compared metric is not in ``candidate``, or a negative
             tolerance.
     """
-    if tolerance < 0 or slice_tolerance < 0:
+    if tolerance < 0 or slice_tolerance < 0 or peer_tolerance < 0:
         raise GateConfigError(f"tolerances must be >= 0, got {tolerance}, {slice_tolerance}")
     unknown = sorted({*thresholds, *compared} - set(candidate))
     if unknown:
@@ -177,13 +191,19 @@ def decide_blessing(
         reasons.append(f"{name} {value:.4f} {'>=' if ok else '<'} threshold {minimum:.4f}")
     if not thresholds:
         reasons.append("no absolute threshold configured")
-    if baseline is not None:
+    if peers:
         for name in compared:
-            ok = candidate[name] >= baseline[name]
+            best = strongest_peer(peers, name)
+            ours, theirs = candidate[name], peers[best][name]
+            ok = ours >= theirs - peer_tolerance
             passed &= ok
             relation = ">=" if ok else "<"
-            ours, theirs = candidate[name], baseline[name]
-            reasons.append(f"{name} {ours:.4f} {relation} most-popular baseline {theirs:.4f}")
+            allowed = f" - {peer_tolerance}" if peer_tolerance else ""
+            interval = (peer_intervals or {}).get(name)
+            detail = f" (candidate - {best}: {describe_interval(interval)})" if interval else ""
+            reasons.append(
+                f"{name} {ours:.4f} {relation} strongest peer {best} {theirs:.4f}{allowed}{detail}"
+            )
     if comparison is None:
         reasons.append(in_service_problem or NOTHING_IN_SERVICE)
     else:

@@ -10,23 +10,25 @@ model that cannot be used becomes a reason, not a crash.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from components import completion
-from components.evaluate import judge
+from components.evaluate import judge, peers
 from components.evaluate import slices as slicing
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.documents import (
     CANDIDATE,
     IN_SERVICE,
-    MOST_POPULAR,
     BlessingDocument,
     MetricsDocument,
     write,
@@ -44,9 +46,7 @@ from components.ingest import layout
 from components.protocol import (
     EvalSet,
     build_eval_set,
-    exclude_history,
     interaction_counts,
-    popularity,
     requests_for,
     sample_users,
     warm_only,
@@ -61,10 +61,23 @@ from components.transform.outputs import (
     raw_examples_dir,
     requests_path,
 )
-from schemas import EVENTS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
-from schemas.tables import DST_USER, ITEM_ID, SRC_USER, USER_ID
+from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS
+from schemas.tables import (
+    DESCRIPTION,
+    DST_ITEM,
+    DST_USER,
+    ITEM_ID,
+    KIND,
+    SRC_ITEM,
+    SRC_USER,
+    TITLE,
+    TS,
+    USER_ID,
+)
 
 logger = logging.getLogger(__name__)
+# Beside the compared metrics, the figures candidate minus the strongest peer is reported on.
+PEER_REPORTED = ("recall@20", "ndcg@20")
 
 
 def read_eval_examples(
@@ -101,11 +114,11 @@ def _read_inputs(data_dir: str, *, max_users: int) -> dict:
     everything per user (history, targets, activity, reviews, links) only for the sample.
     """
     pair = [USER_ID, ITEM_ID]
-    before = layout.read_table(data_dir, EVENTS.name, layout.TRAIN, columns=pair)
+    train = layout.read_table(data_dir, EVENTS.name, layout.TRAIN, columns=[*pair, TS])
+    before = train.select(pair)
     after = layout.read_table(data_dir, EVENTS.name, layout.EVAL, columns=pair)
     sample = sample_users(after[USER_ID], max_users)
     known_items = set(pc.unique(before[ITEM_ID]).to_pylist())
-    popular = popularity(before)
     reviews = layout.read_table(data_dir, REVIEWS.name, layout.TRAIN, columns=[USER_ID])
     relations = layout.read_table(data_dir, USER_RELATIONS.name, layout.ALL)
     if sample is not None:
@@ -122,9 +135,80 @@ def _read_inputs(data_dir: str, *, max_users: int) -> dict:
         "reviews": reviews,
         "relations": relations,
         "known_items": known_items,
-        "popular": popular,
         "sample": sample,
+        "train": train,
+        "item_relations": layout.read_table(data_dir, ITEM_RELATIONS.name, layout.ALL),
     }
+
+
+def window_cutoffs(data_dir: str) -> tuple[int, int]:
+    """``(validation start, train end)`` in epoch microseconds, from the ingest manifest.
+
+    An ingest output from before the validation window: it starts at the train end (empty).
+    """
+    with open(os.path.join(data_dir, layout.MANIFEST)) as f:
+        manifest = json.load(f)
+    end = _micros(manifest["train_end"])
+    return _micros(manifest.get("validation_start") or manifest["train_end"]), end
+
+
+def _rank_peers(
+    data_dir: str, tables: dict, eval_set: EvalSet, config: EvaluateConfig, *, depth: int
+) -> peers.PeerRankings:
+    """The peers tuned on the validation window, ranking the eval users.
+
+    Peers learn from every user's train-window events; the validation window (its start from
+    ingest) chooses their settings with the same protocol and the same cap on users.
+    """
+    train = tables["train"]
+    ts = pc.cast(train[TS], pa.int64()).to_numpy()
+    events = peers.Events(
+        np.asarray(train[USER_ID].to_pylist(), dtype=object),
+        np.asarray(train[ITEM_ID].to_pylist(), dtype=object),
+        ts,
+    )
+    start_us, end_us = window_cutoffs(data_dir)
+    pairs = train.select([USER_ID, ITEM_ID])
+    early = pa.array(ts < start_us)
+    validation = build_eval_set(pairs.filter(early), pairs.filter(pc.invert(early)))
+    sample = sample_users(pa.array(validation.users, pa.string()), config.max_users)
+    if sample is not None:
+        keep = set(sample.to_pylist())
+        rows = [i for i, u in enumerate(validation.users) if u in keep]
+        validation = EvalSet(
+            users=[validation.users[i] for i in rows],
+            history=[validation.history[i] for i in rows],
+            targets=[validation.targets[i] for i in rows],
+        )
+    items = tables["items"]
+    catalog = np.asarray(items[ITEM_ID].to_pylist(), dtype=object)
+    links = tables["item_relations"]
+    texts = pc.binary_join_element_wise(
+        pc.fill_null(items[TITLE], ""), pc.fill_null(items[DESCRIPTION], ""), " "
+    ).to_pylist()
+    return peers.rank_peers(
+        events,
+        catalog=catalog,
+        validation_start_us=start_us,
+        train_end_us=end_us,
+        validation_history=validation.history,
+        validation_targets=validation.targets,
+        eval_history=eval_set.history,
+        relations=peers.relation_matrices(
+            links[SRC_ITEM].to_pylist(),
+            links[DST_ITEM].to_pylist(),
+            links[KIND].to_pylist(),
+            catalog,
+        ),
+        texts=peers.tfidf(texts),
+        metric=config.selection_metric,
+        ks=config.ks,
+        depth=depth,
+    )
+
+
+def _micros(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso).timestamp() * 1_000_000)
 
 
 def read_requests(examples_dir: str, sample: pa.Array | None) -> pa.Table:
@@ -212,8 +296,9 @@ def run(
         )
 
     outcomes = {CANDIDATE: outcome(model_dir)}
-    popular = [exclude_history(tables["popular"], h, depth=depth) for h in eval_set.history]
-    outcomes[MOST_POPULAR] = Outcome(popular, {"source": "train-window interaction counts"})
+    peer_rankings = _rank_peers(data_dir, tables, eval_set, config, depth=depth)
+    for name, lists in peer_rankings.ranked.items():
+        outcomes[name] = Outcome(lists, {"source": "peer fitted on the train window"})
     for name, directory in sorted((extra_models or {}).items()):
         outcomes[name] = outcome(directory)
     variant_ranked, variant_off, variant_problems = _rank_variants(
@@ -250,9 +335,15 @@ def run(
     if CANDIDATE in ranked and IN_SERVICE in ranked and eval_set.users:
         comparison = judge.compare(scores, config, version or "?")
     infra = _infra(model_dir, all_requests, catalog, config) if CANDIDATE in ranked else None
+    peer_names = list(peer_rankings.ranked)
+    against = judge.against_peers(
+        scores, peer_names, tuple(dict.fromkeys((*PEER_REPORTED, *config.compared))), config
+    )
     blessing = judge.decide(
         scores,
         config,
+        peer_names=peer_names,
+        peer_intervals={m: interval for m, (_, interval) in against.items()},
         comparison=comparison,
         in_service_problem=judge.in_service_problem(version, problem, unavailable),
         infra=infra,
@@ -277,6 +368,7 @@ def run(
                 n: o.head_problem for n, o in outcomes.items() if o.head_problem is not None
             },
         },
+        peers=judge.peers_doc(peer_rankings, against, config),
         ablation=judge.ablation_doc(
             scores,
             variant_ranked,

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from components.evaluate import peers
 from components.evaluate import slices as slicing
 from components.evaluate.ablation import ablation_table
 from components.evaluate.bootstrap import Interval, paired_intervals
@@ -21,11 +22,10 @@ from components.evaluate.config import EvaluateConfig
 from components.evaluate.documents import (
     CANDIDATE,
     IN_SERVICE,
-    MOST_POPULAR,
     BlessingDocument,
     MetricsDocument,
 )
-from components.evaluate.gates import Blessing, Comparison, decide_blessing
+from components.evaluate.gates import Blessing, Comparison, decide_blessing, strongest_peer
 from components.evaluate.infra import InfraResult
 from components.protocol import EvalSet
 from components.ranking_metrics import USERS, per_user_metrics, ranking_metrics
@@ -113,6 +113,58 @@ def compare(scores: Scores, config: EvaluateConfig, version: str) -> Comparison:
     return Comparison(version=version, headline=headline, slices=protected)
 
 
+def against_peers(
+    scores: Scores, peer_names: Sequence[str], metrics: Sequence[str], config: EvaluateConfig
+) -> dict[str, tuple[str, Interval]]:
+    """Per metric: the strongest peer and the paired interval of candidate minus it."""
+    present = [p for p in peer_names if p in scores.models]
+    if CANDIDATE not in scores.models or not present:
+        return {}
+    out = {}
+    for metric in metrics:
+        best = strongest_peer({p: scores.models[p] for p in present}, metric)
+        (interval,) = paired_intervals(
+            scores.per_user[CANDIDATE],
+            scores.per_user[best],
+            (metric,),
+            resamples=config.bootstrap_resamples,
+            seed=config.bootstrap_seed,
+            confidence=config.confidence,
+        ).values()
+        out[metric] = (best, interval)
+    return out
+
+
+def peers_doc(
+    rankings: peers.PeerRankings,
+    against: Mapping[str, tuple[str, Interval]],
+    config: EvaluateConfig,
+) -> dict:
+    """The peers section of the metrics: settings, strongest peer per metric, intervals.
+
+    Each peer's setting is the one chosen on validation; per metric, the strongest peer and
+    the paired interval of candidate minus it.
+    """
+    return {
+        "rule": (
+            "peers fitted on the train window; each one's setting chosen on the validation "
+            f"window by {config.selection_metric}; the gate compares the candidate with the "
+            f"strongest peer per compared metric (tolerance {config.peer_tolerance})"
+        ),
+        "validation_users": rankings.validation_users,
+        "chosen": {name: choice.as_dict() for name, choice in rankings.choices.items()},
+        "unavailable": {
+            name: choice.problem
+            for name, choice in rankings.choices.items()
+            if choice.problem is not None
+        },
+        "strongest": {
+            metric: {"peer": best, "candidate_minus_peer": interval.as_dict()}
+            for metric, (best, interval) in against.items()
+        },
+    }
+
+
 def comparison_doc(comparison: Comparison | None) -> dict | None:
     """The comparison as the metrics document holds it (None when nothing was compared)."""
     if comparison is None:
@@ -152,8 +204,14 @@ def decide(
     infra: InfraResult | None,
     unavailable: Mapping[str, str],
     eval_users: int,
+    peer_names: Sequence[str] = (),
+    peer_intervals: Mapping[str, Interval] | None = None,
 ) -> Blessing:
-    """The gate's verdict on the candidate (an unusable candidate: refused with the reason)."""
+    """The gate's verdict on the candidate (an unusable candidate: refused with the reason).
+
+    ``peer_names``: the peers ranked in ``scores``; ``peer_intervals``: candidate minus the
+    strongest peer per compared metric (``against_peers``).
+    """
     candidate = scores.models.get(CANDIDATE)
     if candidate is None:
         return decide_blessing(
@@ -168,7 +226,11 @@ def decide(
         thresholds=config.thresholds,
         compared=config.compared,
         tolerance=config.tolerance,
-        baseline=scores.models[MOST_POPULAR] if config.beat_baseline else None,
+        peers={p: scores.models[p] for p in peer_names if p in scores.models}
+        if config.beat_peers
+        else None,
+        peer_tolerance=config.peer_tolerance,
+        peer_intervals=peer_intervals,
         comparison=comparison,
         in_service_problem=in_service_problem,
         slice_users={
@@ -230,10 +292,10 @@ def protocol_doc(config: EvaluateConfig, *, sampled: int | None) -> dict:
         "warm": "targets cut to items with a train-window event",
         "max_users": config.max_users,
         "users": (
-            "every user with eval-window events"
+            "every user with a new item in the eval window, with or without train history"
             if sampled is None
             else f"a fixed sample of {sampled} users with eval-window events "
-            "(smallest CRC-32 of the id)"
+            "(smallest CRC-32 of the id), with or without train history"
         ),
     }
 
@@ -275,6 +337,7 @@ def metrics_document(
     how: Mapping[str, dict],
     unavailable: Mapping[str, str],
     ranking_head: dict,
+    peers: dict,
     ablation: dict | None,
 ) -> MetricsDocument:
     """The metrics of every model of the run, as written."""
@@ -292,5 +355,6 @@ def metrics_document(
         ranking=dict(how),
         unavailable=dict(unavailable),
         ranking_head=ranking_head,
+        peers=peers,
         ablation=ablation,
     )

@@ -344,3 +344,123 @@ def tune(
         if value > best_value:
             best, best_value = setting, value
     return Choice(setting=best, tried=tried)
+
+
+@dataclasses.dataclass(frozen=True)
+class Events:
+    """Event columns a peer reads: ``[n]`` user ids, item ids, epoch microseconds."""
+
+    users: np.ndarray
+    items: np.ndarray
+    ts_us: np.ndarray
+
+    def before(self, cutoff_us: int) -> Events:
+        """The events strictly before ``cutoff_us``."""
+        keep = self.ts_us < cutoff_us
+        return Events(self.users[keep], self.items[keep], self.ts_us[keep])
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerRankings:
+    """Every peer's rankings of the eval users, and how each peer's setting was chosen.
+
+    Attributes:
+        ranked: Peer -> per eval user, item ids best first (history removed).
+        choices: Peer -> its validation ``Choice`` (``problem`` set when it could not run).
+        validation_users: Users the validation window judged.
+    """
+
+    ranked: dict[str, list[list[str]]]
+    choices: dict[str, Choice]
+    validation_users: int
+
+
+def relation_matrices(
+    src: Sequence[str], dst: Sequence[str], kind: Sequence[str], items: np.ndarray
+) -> dict[str, sp.csr_matrix]:
+    """One ``[I, I]`` binary CSR per relation kind, strongest first (most pairs, then name).
+
+    Pairs with an end outside ``items`` are left out.
+    """
+    position = {item: j for j, item in enumerate(items)}
+    by_kind: dict[str, tuple[list[int], list[int]]] = {}
+    for s, d, k in zip(src, dst, kind, strict=True):
+        i, j = position.get(s), position.get(d)
+        if i is not None and j is not None and i != j:
+            rows, cols = by_kind.setdefault(k, ([], []))
+            rows.append(i)
+            cols.append(j)
+    out = {}
+    for k in sorted(by_kind, key=lambda k: (-len(by_kind[k][0]), k)):
+        rows, cols = by_kind[k]
+        m = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(items), len(items))
+        )
+        m.data[:] = 1.0  # duplicates summed by the constructor count once
+        out[k] = m
+    return out
+
+
+def tfidf(texts: Sequence[str]) -> sp.csr_matrix | None:
+    """``[I, V]`` TF-IDF rows of item texts (scikit-learn), or None when no item has text."""
+    if not any(t.strip() for t in texts):
+        return None
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(min_df=1).fit_transform(texts).tocsr().astype(np.float32)
+
+
+def rank_peers(
+    train: Events,
+    *,
+    catalog: np.ndarray,
+    validation_start_us: int,
+    train_end_us: int,
+    validation_history: Sequence[set[str]],
+    validation_targets: Sequence[set[str]],
+    eval_history: Sequence[set[str]],
+    relations: Mapping[str, sp.csr_matrix],
+    texts: sp.csr_matrix | None,
+    metric: str,
+    ks: Sequence[int],
+    depth: int,
+) -> PeerRankings:
+    """Tune every peer on the validation window, then rank the eval users with it.
+
+    Args:
+        train: The train window's events (all users: popularity counts everyone).
+        catalog: ``[I]`` item ids, the order of every score.
+        validation_start_us: The validation window's start.
+        train_end_us: The train window's end (the eval cut-off).
+        validation_history: The validation users' items before the validation window.
+        validation_targets: Their new items in it.
+        eval_history: The eval users' train-window items (never ranked back).
+        relations: ``relation_matrices`` of the catalog.
+        texts: ``tfidf`` of the catalog's item texts, or None.
+        metric: The validation figure that chooses each setting.
+        ks: Cut-offs of the validation metrics.
+        depth: Length of the eval rankings.
+    """
+    fit_window = build_window(train.users, train.items, train.ts_us, catalog, validation_start_us)
+    eval_window = build_window(train.users, train.items, train.ts_us, catalog, train_end_us)
+    val_history = history_matrix(validation_history, catalog)
+    eval_rows = history_matrix(eval_history, catalog)
+    extra = {"relations": relations, "texts": texts}
+    choices: dict[str, Choice] = {}
+    ranked: dict[str, list[list[str]]] = {}
+    recent = tune(
+        RECENT_POPULAR, fit_window, val_history, validation_targets, metric=metric,
+        fallback_days=1e9, ks=ks, **extra,
+    )  # fmt: skip
+    fallback = float(recent.setting["days"]) if recent.setting else 1e9
+    for name in PEERS:
+        choice = recent if name == RECENT_POPULAR else tune(
+            name, fit_window, val_history, validation_targets, metric=metric,
+            fallback_days=fallback, ks=ks, **extra,
+        )  # fmt: skip
+        choices[name] = choice
+        if choice.setting is None:
+            continue
+        scorer = fit(name, eval_window, choice.setting, fallback_days=fallback, **extra)
+        ranked[name] = rank(scorer, eval_rows, catalog, depth=depth)
+    return PeerRankings(ranked=ranked, choices=choices, validation_users=len(validation_targets))

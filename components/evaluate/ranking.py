@@ -97,3 +97,67 @@ def complete_rankings(
     return Rankings(
         ranked=ranked, inconsistent_users=inconsistent, max_score_gap=gap, completed=completed
     )
+
+
+def rank_scores(
+    scores: np.ndarray,
+    items: Sequence[str],
+    history: Sequence[set[str]],
+    *,
+    depth: int,
+) -> list[list[str]]:
+    """Per row of ``scores`` ``[b, I]``, the ``depth`` best of ``items``, history removed.
+
+    Ties are broken by catalog position, so every run ranks the same.
+    """
+    position = {item: i for i, item in enumerate(items)}
+    ids = np.asarray(items, dtype=object)
+    scores = np.array(scores, dtype=np.float64)
+    for row, seen in enumerate(history):
+        cols = [position[i] for i in seen if i in position]
+        scores[row, cols] = -np.inf
+    depth = min(depth, scores.shape[1])
+    if depth == 0:
+        return [[] for _ in range(len(scores))]
+    top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+    part = np.take_along_axis(scores, top, axis=1)
+    order = np.lexsort((top, -part), axis=1)
+    top = np.take_along_axis(top, order, axis=1)
+    part = np.take_along_axis(part, order, axis=1)
+    return [ids[r[np.isfinite(p)]].tolist() for r, p in zip(top, part, strict=True)]
+
+
+def serving_disagreements(
+    top_ids: Sequence[Sequence[str]],
+    top_scores: np.ndarray,
+    scores: np.ndarray,
+    items: Sequence[str],
+    request_history: Sequence[set[str]],
+) -> tuple[int, float]:
+    """Rows where the serving top-K is not the top of the catalog scores, and the worst gap.
+
+    The serving signature leaves out the request's own history; every served item must have
+    its catalog score, and no other item outside that history may score above the last served.
+
+    Returns:
+        ``(rows that disagree, largest absolute score gap)``.
+    """
+    position = {item: i for i, item in enumerate(items)}
+    bad, gap = 0, 0.0
+    for row, (served, served_scores) in enumerate(zip(top_ids, top_scores, strict=True)):
+        score = np.asarray(scores[row], dtype=np.float64)
+        known = [position.get(i) for i in served]
+        atol = RELATIVE_ATOL * max(1.0, float(np.abs(score).max(initial=0.0)))
+        if None in known:
+            bad += 1
+            continue
+        if not served:
+            continue
+        diff = float(np.abs(score[known] - np.asarray(served_scores[: len(known)])).max())
+        outside = np.delete(
+            score, known + [position[i] for i in request_history[row] if i in position]
+        )
+        above = float(outside.max(initial=-np.inf)) - float(served_scores[len(known) - 1])
+        gap = max(gap, diff, above)
+        bad += not (diff <= atol and above <= atol)
+    return bad, gap

@@ -8,7 +8,8 @@ Two kinds of slice:
   The ranked lists stay whole-catalog rankings: a target slice asks "how well are items of this
   kind found", not "how well does a ranking restricted to them do".
 
-Activity tiers count a user's events in the train window: ``cold`` up to ``cold_max`` events,
+Activity tiers count a user's events in the train window: ``new`` for none (a cold start: the
+user is judged all the same), ``cold`` from 1 up to ``cold_max`` events,
 ``heavy`` from ``heavy_min`` on, ``warm`` between (defaults in ``EvaluateConfig``: 5 and 50; on
 the generated 100k-event shop the median user has ~40 train events).
 """
@@ -34,7 +35,7 @@ from schemas.tables import (
     USER_ID,
 )
 
-COLD, WARM, HEAVY = "cold", "warm", "heavy"
+NEW, COLD, WARM, HEAVY = "new", "cold", "warm", "heavy"
 YES, NO = "yes", "no"
 UNKNOWN_CATEGORY = "(none)"
 ACTIVITY, CATEGORY_SLICE = "activity", "category"
@@ -63,7 +64,9 @@ class Slice:
 
 
 def activity_tier(count: int, *, cold_max: int, heavy_min: int) -> str:
-    """``cold`` (<= cold_max train events), ``heavy`` (>= heavy_min) or ``warm``."""
+    """``new`` (no train event), ``cold`` (<= cold_max), ``heavy`` (>= heavy_min) or ``warm``."""
+    if count == 0:
+        return NEW
     if count <= cold_max:
         return COLD
     return HEAVY if count >= heavy_min else WARM

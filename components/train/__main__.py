@@ -6,7 +6,7 @@ import logging
 import sys
 
 from components.completion import IncompleteOutput
-from components.train.config import TrainConfig, parse_modalities
+from components.train.config import SOFTMAX_MODES, TrainConfig, parse_modalities
 from components.train.job import run
 
 
@@ -16,7 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", required=True, help="transform output: examples")
     parser.add_argument("--transform-graph", required=True, help="transform output: TFT graph")
     parser.add_argument("--model", required=True, help="output: model directory")
-    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=TrainConfig.epochs,
+        help="passes over the train examples; with epoch selection (default) the most tried",
+    )
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
     parser.add_argument(
@@ -45,6 +50,28 @@ def main(argv: list[str] | None = None) -> int:
         help="embedding tables with at least this many rows get lazy Adam updates (only the "
         "rows a batch touched; default %(default)s, 0: all tables)",
     )
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    parser.add_argument(
+        "--softmax",
+        choices=SOFTMAX_MODES,
+        default=TrainConfig.softmax,
+        help="exact: every example against the whole catalog; in_batch: TFRS in-batch "
+        "negatives; auto (default): exact up to --exact-softmax-max-items items",
+    )
+    parser.add_argument(
+        "--exact-softmax-max-items", type=int, default=TrainConfig.exact_softmax_max_items
+    )
+    parser.add_argument(
+        "--recency-half-life-days",
+        type=float,
+        default=TrainConfig.recency_half_life_days,
+        help="example weights halve every this many days before the cut-off (0: equal)",
+    )
+    parser.add_argument(
+        "--no-select-epochs",
+        action="store_true",
+        help="train --epochs epochs instead of choosing the count on the validation window",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = TrainConfig(
@@ -56,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         modalities=parse_modalities(args.modalities),
         ranking_weight=args.ranking_weight,
         lazy_adam_min_rows=args.lazy_adam_min_rows,
+        learning_rate=args.learning_rate,
+        softmax=args.softmax,
+        exact_softmax_max_items=args.exact_softmax_max_items,
+        recency_half_life_days=args.recency_half_life_days,
+        select_epochs=not args.no_select_epochs,
     )
     try:
         manifest = run(

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
+from components.train.scoring import catalog_positions
 from components.train.towers import IMAGE_PIXELS, IMAGE_VALID
 from components.transform.image import decode_images
 from schemas import features as fs
@@ -44,10 +45,26 @@ def transform_candidates(raw: dict[str, tf.Tensor], tft_layer: tf.keras.Model) -
 
 
 class CatalogTable(tf.keras.layers.Layer):
-    """Static candidate features indexed by transformed item id (constants, not weights)."""
+    """Every catalog row's static candidate features, transformed once (constants, not weights).
+
+    Rows are in raw catalog order (a catalog position names an item, cold items included);
+    ``positions`` maps a transformed item id to its row (``scoring.catalog_positions``), and
+    position ``I`` is an all-zero row for ids with none.
+
+    Args:
+        catalog: Raw catalog rows (``transform.outputs.raw_catalog_path``).
+        tft_layer: The transform graph's layer.
+        vocab_rows: Rows of the item id table (vocabulary + OOV buckets + padding).
+        batch_size: Catalog rows transformed per call.
+    """
 
     def __init__(
-        self, catalog: pa.Table, tft_layer: tf.keras.Model, *, rows: int, batch_size: int = 2048
+        self,
+        catalog: pa.Table,
+        tft_layer: tf.keras.Model,
+        *,
+        vocab_rows: int,
+        batch_size: int = 2048,
     ) -> None:
         super().__init__(name="catalog_table", trainable=False)
         chunks: list[dict[str, np.ndarray]] = []
@@ -55,24 +72,31 @@ class CatalogTable(tf.keras.layers.Layer):
             raw = raw_tensors(catalog.slice(start, batch_size), fs.Side.CANDIDATE)
             chunks.append({k: v.numpy() for k, v in transform_candidates(raw, tft_layer).items()})
         merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-        index = merged[xf(ITEM_ID)].astype(np.int64)
-        self.static_names = sorted(
-            set(merged) - {xf(n) for n in fs.DYNAMIC_CANDIDATE_FEATURES} - {xf(fs.IMAGE)}
-        )
+        self.items = catalog.num_rows
+        self.vocab_ids = merged[xf(ITEM_ID)].astype(np.int64)
+        self.positions = tf.constant(catalog_positions(self.vocab_ids, vocab_rows=vocab_rows))
+        self.static_names = sorted(set(merged) - {xf(fs.IMAGE)})
         self.tables = {}
         for name in self.static_names:
             values = merged[name]
             if name == IMAGE_PIXELS:  # uint8 keeps the table 4x smaller than float32
                 values = np.round(values * 255.0).astype(np.uint8)
-            table = np.zeros((rows, *values.shape[1:]), dtype=values.dtype)
-            table[index] = values
-            self.tables[name] = tf.constant(table)
+            padded = np.zeros((self.items + 1, *values.shape[1:]), dtype=values.dtype)
+            padded[: self.items] = values
+            self.tables[name] = tf.constant(padded)
+
+    def position_of(self, ids: tf.Tensor) -> tf.Tensor:
+        """Catalog positions (``I``: none) of transformed item ids, any shape."""
+        return tf.gather(self.positions, ids)
+
+    def rows(self, positions: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The candidate tower's inputs of catalog ``positions`` (None: every row, in order)."""
+        out = {}
+        for name, table in self.tables.items():
+            values = table[: self.items] if positions is None else tf.gather(table, positions)
+            out[name] = tf.cast(values, tf.float32) / 255.0 if name == IMAGE_PIXELS else values
+        return out
 
     def call(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """The candidate tower's inputs for a batch: static ones gathered, dynamic ones kept."""
-        ids = features[xf(ITEM_ID)]
-        out = {xf(n): features[xf(n)] for n in fs.DYNAMIC_CANDIDATE_FEATURES}
-        for name in self.static_names:
-            gathered = tf.gather(self.tables[name], ids)
-            out[name] = tf.cast(gathered, tf.float32) / 255.0 if name == IMAGE_PIXELS else gathered
-        return out
+        """The candidate tower's inputs for a batch of examples (by their item id)."""
+        return self.rows(self.position_of(features[xf(ITEM_ID)]))

@@ -11,6 +11,9 @@ ALL_MODALITIES = frozenset(SWITCHABLE)
 QUERY_CONTENT = (Modality.PROFILE, Modality.TEXT, Modality.BEHAVIOR, Modality.RELATION)
 
 
+SOFTMAX_MODES = ("auto", "exact", "in_batch")
+
+
 def parse_modalities(text: str) -> frozenset[Modality]:
     """``"text,image"`` -> modalities; ``"all"`` -> every one; ``""``/``"none"`` -> ID only.
 
@@ -36,7 +39,8 @@ class TrainConfig:
     """Model size, objectives, optimisation, hardware and export settings.
 
     Attributes:
-        epochs: Passes over the train examples.
+        epochs: Passes over the train examples; with ``select_epochs``, the most tried on
+            validation (the final fit runs the chosen number).
         batch_size: Examples per step (also the number of in-batch negatives), global across
             replicas.
         embedding_dim: Width of the shared query/candidate embedding space.
@@ -63,15 +67,30 @@ class TrainConfig:
             updates, only the rows a batch touched (``optimizer``); smaller tables tf_keras'
             Adam, which moves every row each step (225 ms a step for a 1M-row table here, 2.7 ms
             at 10k). 0: every table lazy.
+        softmax: ``exact`` (every example against the whole catalog, ``scoring``),
+            ``in_batch`` (TFRS in-batch negatives with logQ), or ``auto``: exact up to
+            ``exact_softmax_max_items`` catalog rows.
+        exact_softmax_max_items: The largest catalog ``auto`` scores whole at every step.
+        recency_half_life_days: Example weights halve every this many days before the end of
+            the window (recent behavior says more about tomorrow); 0 = all equal.
+        popularity_bucket_days: Width of the point-in-time popularity buckets.
+        popularity_window: Buckets of popularity before each example's own (the popularity
+            term counts distinct users over ``window * bucket_days`` days).
+        select_epochs: Choose the number of epochs on the validation window (train on the
+            examples before it, score its users after each epoch, stop ``patience`` epochs
+            after the best), then train on the whole train window for that many epochs. Off,
+            or with no validation window: ``epochs`` epochs.
+        patience: Epochs without a better validation figure before selection stops.
+        selection_metric: The validation figure epochs are chosen by.
         seed: Seeds TensorFlow, NumPy and Python for a repeatable run.
     """
 
-    epochs: int = 3
+    epochs: int = 8
     batch_size: int = 256
-    embedding_dim: int = 32
-    learning_rate: float = 0.005
+    embedding_dim: int = 64
+    learning_rate: float = 0.002
     modalities: frozenset[Modality] = ALL_MODALITIES
-    ranking_weight: float = 0.2
+    ranking_weight: float = 0.0
     positive_weight: float | None = None
     logq_correction: bool = True
     mixed_precision: bool | None = None
@@ -80,6 +99,14 @@ class TrainConfig:
     user_id_dropout: float = 0.25
     shared_space: bool = True
     lazy_adam_min_rows: int = 500_000
+    softmax: str = "auto"
+    exact_softmax_max_items: int = 20_000
+    recency_half_life_days: float = 0.0
+    popularity_bucket_days: float = 7.0
+    popularity_window: int = 4
+    select_epochs: bool = True
+    patience: int = 2
+    selection_metric: str = "recall@20"
     seed: int = 7
 
     def __post_init__(self) -> None:
@@ -98,9 +125,31 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.user_id_dropout must be in [0, 1), got {self.user_id_dropout}"
             )
+        if self.softmax not in SOFTMAX_MODES:
+            raise ValueError(
+                f"TrainConfig.softmax must be one of {SOFTMAX_MODES}: {self.softmax!r}"
+            )
+        for name in ("recency_half_life_days",):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("popularity_bucket_days", "popularity_window", "patience"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
+        metric, _, k = self.selection_metric.partition("@")
+        if metric not in ("recall", "ndcg", "hit_rate") or not k.isdigit() or int(k) < 1:
+            raise ValueError(
+                f"TrainConfig.selection_metric must be recall@K, ndcg@K or hit_rate@K: "
+                f"{self.selection_metric!r}"
+            )
         unknown = set(self.modalities) - ALL_MODALITIES
         if unknown:
             raise ValueError(f"TrainConfig.modalities: {unknown} cannot be switched")
+
+    def exact_softmax(self, catalog_items: int) -> bool:
+        """Whether to train with the whole-catalog softmax for a catalog of this size."""
+        if self.softmax == "auto":
+            return catalog_items <= self.exact_softmax_max_items
+        return self.softmax == "exact"
 
     def uses(self, modality: Modality) -> bool:
         """Whether ``modality`` is on (ids always are)."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from components.train import signatures as sig
 from components.train.catalog import raw_tensors, transform_candidates
-from components.train.towers import CandidateTower, QueryTower
+from components.train.model import TwoTowerModel
+from components.train.scoring import history_mask
+from components.train.towers import CandidateTower
 from schemas import features as fs
 from schemas.tables import ITEM_ID
+
+xf = fs.transformed_name
 
 
 def input_spec(signature: str) -> dict[str, tf.TensorSpec]:
@@ -33,38 +36,67 @@ PAIR_SPEC = input_spec(sig.RANKING_SIGNATURE)
 
 
 class Recommender(tf.Module):
-    """Raw features in, top-K items or embeddings out (see the module docstring)."""
+    """Raw features in, top-K items, catalog scores or embeddings out (module docstring).
+
+    Scores are those training optimised (``TwoTowerModel.score_catalog``): the towers' dot
+    product with every catalog row's candidate embedding (constants here), plus, for a model
+    trained with the whole-catalog softmax, the item bias, the cut-off's popularity and the
+    relation graph (``scoring.CatalogScorer``). ``serving_default`` never returns an item of the
+    request's own history (``hist_item_ids``): evaluation assumes exactly that.
+    """
 
     def __init__(
         self,
         *,
         tft_layer: tf.keras.Model,
-        query_tower: QueryTower,
-        candidate_tower: CandidateTower,
-        index: tfrs.layers.factorized_top_k.TopK,
+        model: TwoTowerModel,
+        item_ids: np.ndarray,
+        item_embeddings: np.ndarray,
         k: int,
-        ranking_head: tf.keras.Model | None = None,
     ) -> None:
         super().__init__(name="recommender")
         self.tft_layer = tft_layer
-        self.query_tower = query_tower
-        self.candidate_tower = candidate_tower
-        self.index = index
-        self.k = k
-        self.ranking_head = ranking_head
+        self.query_tower = model.query_tower
+        self.candidate_tower = model.candidate_tower
+        self.scorer = model.scorer
+        self.positions = model.catalog.positions
+        popularity = model.popularity_now()
+        self.popularity = None if popularity is None else tf.constant(popularity)
+        self.item_ids = tf.constant(item_ids)
+        self.item_embeddings = tf.constant(item_embeddings)
+        self.items = len(item_ids)
+        self.k = min(k, len(item_ids))
+        self.ranking_head = model.ranking_head
         # Only a model with a head gets the traced function: saving traces every tf.function
         # attribute, and a head-less one would fail there.
         self.rank = (
             tf.function(self._rank, input_signature=[PAIR_SPEC])
-            if ranking_head is not None
+            if self.ranking_head is not None
             else None
         )
 
     @tf.function(input_signature=[input_spec(sig.SERVING_SIGNATURE)])
     def recommend(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """Raw query features ``[batch, ...]`` -> ``item_ids``/``scores`` ``[batch, k]``."""
-        scores, ids = self.index(self._embed_queries(raw), k=self.k)
-        return {sig.OUTPUT_ITEM_IDS: ids, sig.OUTPUT_SCORES: scores}
+        """Raw query features ``[batch, ...]`` -> ``item_ids``/``scores`` ``[batch, k]``.
+
+        Items of the request's own history are never returned.
+        """
+        features = self.tft_layer(raw)
+        scores = self._scores(features)
+        history = tf.gather(self.positions, features[xf(fs.HIST_ITEM_IDS)])
+        scores = tf.where(history_mask(history, self.items) > 0, -np.inf, scores)
+        top, index = tf.math.top_k(scores, k=self.k)
+        return {sig.OUTPUT_ITEM_IDS: tf.gather(self.item_ids, index), sig.OUTPUT_SCORES: top}
+
+    @tf.function(input_signature=[input_spec(sig.CATALOG_SCORES_SIGNATURE)])
+    def catalog_scores(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Raw query features -> ``scores`` ``[batch, I]`` of every catalog item (no exclusion)."""
+        return {sig.OUTPUT_SCORES: self._scores(self.tft_layer(raw))}
+
+    @tf.function(input_signature=[])
+    def catalog_items(self) -> dict[str, tf.Tensor]:
+        """``item_ids`` ``[I]``: the items of ``catalog_scores``' columns, in order."""
+        return {sig.OUTPUT_ITEM_IDS: self.item_ids}
 
     @tf.function(input_signature=[QUERY_SPEC])
     def query_embedding(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -75,6 +107,19 @@ class Recommender(tf.Module):
     def candidate_embedding(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw candidate features (image bytes, "" for none) -> ``embedding`` ``[batch, dim]``."""
         return {sig.EMBEDDING: self._embed_candidates(raw)}
+
+    def _scores(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """``[B, I]`` catalog scores of transformed query features."""
+        queries = self.query_tower(features)
+        if self.scorer is None:
+            return tf.matmul(queries, self.item_embeddings, transpose_b=True)
+        return self.scorer(
+            queries,
+            self.item_embeddings,
+            history=tf.gather(self.positions, features[xf(fs.HIST_ITEM_IDS)]),
+            recency=features[xf(fs.HIST_AGE_DAYS)],
+            popularity=None if self.popularity is None else self.popularity[None, :],
+        )
 
     def _rank(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Raw query + candidate features of pairs -> conversion ``probability`` ``[batch]``."""
@@ -113,27 +158,17 @@ def embed_catalog(
 def build_recommender(
     *,
     tft_layer: tf.keras.Model,
-    query_tower: QueryTower,
-    candidate_tower: CandidateTower,
+    model: TwoTowerModel,
     item_ids: np.ndarray,
     item_embeddings: np.ndarray,
     k: int,
-    ranking_head: tf.keras.Model | None = None,
 ) -> Recommender:
-    """A Recommender whose BruteForce index holds ``item_embeddings`` ``[n, dim]``.
+    """The export of a trained ``model`` over ``item_embeddings`` ``[I, dim]`` (catalog order).
 
-    With ``ranking_head`` (a model trained with one), the export also has a ``ranking`` signature.
+    With a ranking head, the export also has a ``ranking`` signature.
     """
-    k = min(k, len(item_ids))
-    index = tfrs.layers.factorized_top_k.BruteForce(k=k)
-    index.index(candidates=tf.constant(item_embeddings), identifiers=tf.constant(item_ids))
     return Recommender(
-        tft_layer=tft_layer,
-        query_tower=query_tower,
-        candidate_tower=candidate_tower,
-        index=index,
-        k=k,
-        ranking_head=ranking_head,
+        tft_layer=tft_layer, model=model, item_ids=item_ids, item_embeddings=item_embeddings, k=k
     )
 
 
@@ -141,6 +176,8 @@ def save_recommender(recommender: Recommender, path: str) -> None:
     """Write the SavedModel with its signatures (``ranking`` only with a ranking head)."""
     signatures = {
         sig.SERVING_SIGNATURE: recommender.recommend,
+        sig.CATALOG_SCORES_SIGNATURE: recommender.catalog_scores,
+        sig.CATALOG_ITEMS_SIGNATURE: recommender.catalog_items,
         sig.QUERY_EMBEDDING_SIGNATURE: recommender.query_embedding,
         sig.CANDIDATE_EMBEDDING_SIGNATURE: recommender.candidate_embedding,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -19,7 +21,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import completion
-from components.train import outputs
+from components.protocol import requests_for
+from components.train import outputs, selection
 from components.train import signatures as sig
 from components.train.catalog import CatalogTable, raw_tensors
 from components.train.config import TrainConfig
@@ -33,12 +36,19 @@ from components.train.export import (
 )
 from components.train.model import TwoTowerModel
 from components.train.optimizer import make_optimizer
+from components.train.scoring import (
+    CatalogScorer,
+    RelationGraph,
+    neighbour_table,
+    popularity_timeline,
+)
 from components.train.strategy import choose_strategy, is_chief, use_mixed_precision
 from components.train.towers import CandidateTower, QueryTower, SharedEmbeddings, Vocabularies
 from components.transform import outputs as transform_outputs
-from schemas import SCHEMA_VERSION
+from schemas import SCHEMA_VERSION, feeds
 from schemas import features as fs
-from schemas.tables import ITEM_ID, USER_ID
+from schemas.contract import Modality
+from schemas.tables import DST_ITEM, ITEM_ID, KIND, SRC_ITEM, USER_ID
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +186,220 @@ def train_dataset(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainInputs:
+    """What every fit of one run shares (read once).
+
+    Attributes:
+        transform_output: The TFT graph.
+        tft_layer: Its layer (raw -> transformed features).
+        sizes: Embedding table rows.
+        catalog: Raw catalog rows (catalog order = catalog positions).
+        catalog_ids: ``[I]`` their raw item ids.
+        relations: The transform's ranked item relations.
+        example_positions: ``[n]`` catalog position of each train example's item.
+        example_days: ``[n]`` its event day.
+        probability: ``[vocab rows]`` item sampling probability (logQ).
+        positive_share: Share of positive ranking labels.
+        examples: Train examples.
+        cutoffs: ``{"validation": day, "train": day}`` (days since the epoch).
+    """
+
+    transform_output: tft.TFTransformOutput
+    tft_layer: tf.keras.Model
+    sizes: Vocabularies
+    catalog: pa.Table
+    catalog_ids: np.ndarray
+    relations: pa.Table
+    example_positions: np.ndarray
+    example_days: np.ndarray
+    probability: np.ndarray
+    positive_share: float
+    examples: int
+    cutoffs: dict[str, float]
+
+
+def read_inputs(examples_dir: str, transform_dir: str, oov_buckets: int) -> TrainInputs:
+    """Read the transform output once: graph, catalog, relations, example items and days."""
+    transform_output = tft.TFTransformOutput(transform_dir)
+    sizes = vocabularies(transform_output, oov_buckets)
+    train_pattern = transform_outputs.transformed_pattern(examples_dir, "train")
+    if not tf.io.gfile.glob(train_pattern):
+        raise FileNotFoundError(f"{examples_dir}/train: no transformed train examples")
+    probability, positive_share, examples = label_statistics(train_pattern, items=sizes.items)
+    catalog = pq.read_table(transform_outputs.raw_catalog_path(examples_dir))
+    catalog_ids = np.asarray(
+        feeds.flat_values(catalog[ITEM_ID]).cast(pa.string()).to_pylist(), dtype=object
+    )
+    relations_path = transform_outputs.raw_relations_path(examples_dir)
+    relations = (
+        pq.read_table(relations_path)
+        if os.path.isfile(relations_path)
+        else pa.table({n: pa.array([], pa.string()) for n in (SRC_ITEM, DST_ITEM, KIND)})
+    )
+    raw = pq.read_table(
+        os.path.join(
+            transform_outputs.raw_examples_dir(examples_dir, "train"),
+            transform_outputs.RAW_EXAMPLES_FILE,
+        ),
+        columns=[ITEM_ID, fs.EVENT_DAY],
+    )
+    position = {item: i for i, item in enumerate(catalog_ids)}
+    items = feeds.flat_values(raw[ITEM_ID]).cast(pa.string()).to_pylist()
+    return TrainInputs(
+        transform_output=transform_output,
+        tft_layer=transform_output.transform_features_layer(),
+        sizes=sizes,
+        catalog=catalog,
+        catalog_ids=catalog_ids,
+        relations=relations,
+        example_positions=np.fromiter((position.get(i, -1) for i in items), np.int64, len(items)),
+        example_days=feeds.flat_values(raw[fs.EVENT_DAY]).to_numpy().astype(np.float64),
+        probability=probability,
+        positive_share=positive_share,
+        examples=examples,
+        cutoffs=transform_cutoffs(examples_dir),
+    )
+
+
+def transform_cutoffs(examples_dir: str) -> dict[str, float]:
+    """``{"validation": day, "train": day}``: the validation start and the train cut-off.
+
+    Raises:
+        ValueError: the transform manifest records no cut-offs (an older transform).
+    """
+    manifest = completion.read_manifest(examples_dir, transform_outputs.MANIFEST, stage="transform")
+    try:
+        cut = manifest["cutoffs"]
+        iso = {"validation": cut[transform_outputs.VALIDATION], "train": cut["eval"]}
+    except (KeyError, TypeError) as e:
+        raise ValueError(
+            f"{examples_dir}/{transform_outputs.MANIFEST} records no cut-offs (written by an "
+            "older transform): rerun the transform"
+        ) from e
+    return {k: dt.datetime.fromisoformat(v).timestamp() / 86_400 for k, v in iso.items()}
+
+
+@dataclasses.dataclass
+class Fitted:
+    """One built (and maybe fitted) model with the parts the export needs."""
+
+    model: TwoTowerModel
+    query_tower: QueryTower
+    candidate_tower: CandidateTower
+    catalog_table: CatalogTable
+
+
+def build_model(
+    inputs: TrainInputs,
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    *,
+    cutoff_day: float,
+    positive_weight: float,
+) -> Fitted:
+    """The model of one fit, on the examples before ``cutoff_day`` (compiled, not fitted)."""
+    exact = config.exact_softmax(inputs.catalog.num_rows)
+    with strategy.scope():
+        shared = SharedEmbeddings(inputs.sizes, config.embedding_dim)
+        query_tower = QueryTower(shared=shared, sizes=inputs.sizes, config=config)
+        candidate_tower = CandidateTower(shared=shared, config=config)
+        catalog_table = CatalogTable(
+            inputs.catalog, inputs.tft_layer, vocab_rows=inputs.sizes.items
+        )
+        scorer = timeline = None
+        if exact:
+            neighbours = neighbour_table(inputs.relations, inputs.catalog_ids)
+            graph = (
+                RelationGraph(neighbours, recency_buckets=len(fs.RECENCY_BOUNDARIES) + 2)
+                if config.uses(Modality.RELATION) and neighbours.kinds
+                else None
+            )
+            popularity = config.uses(Modality.BEHAVIOR)
+            scorer = CatalogScorer(
+                items=inputs.catalog.num_rows, graph=graph, popularity=popularity
+            )
+            if popularity:
+                timeline = popularity_timeline(
+                    inputs.example_positions,
+                    inputs.example_days,
+                    items=inputs.catalog.num_rows,
+                    cutoff_day=cutoff_day,
+                    bucket_days=config.popularity_bucket_days,
+                    window=config.popularity_window,
+                )
+        model = TwoTowerModel(
+            query_tower=query_tower,
+            candidate_tower=candidate_tower,
+            catalog=catalog_table,
+            config=config,
+            scorer=scorer,
+            timeline=timeline,
+            item_probability=tf.constant(inputs.probability) if config.logq_correction else None,
+            positive_weight=positive_weight,
+            cutoff_day=cutoff_day,
+        )
+        model.compile(
+            optimizer=make_optimizer(config.learning_rate, lazy_min_rows=config.lazy_adam_min_rows)
+        )
+    return Fitted(model, query_tower, candidate_tower, catalog_table)
+
+
+def select_epochs(
+    inputs: TrainInputs,
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    *,
+    examples_dir: str,
+    positive_weight: float,
+) -> dict:
+    """Fit on the examples before the validation window, choose the epoch count on it.
+
+    Returns:
+        ``{"best_epoch", "metric", "curve": [metrics per epoch], "users", "validation_start"}``.
+    """
+    start, end = inputs.cutoffs["validation"], inputs.cutoffs["train"]
+    raw = pq.read_table(
+        os.path.join(
+            transform_outputs.raw_examples_dir(examples_dir, "train"),
+            transform_outputs.RAW_EXAMPLES_FILE,
+        ),
+        columns=[USER_ID, ITEM_ID, fs.EVENT_DAY],
+    )
+    vset = selection.validation_set(raw, inputs.catalog_ids, start_day=start, end_day=end)
+    requests = requests_for(
+        pq.read_table(transform_outputs.requests_path(examples_dir, transform_outputs.VALIDATION)),
+        vset.users,
+    )
+    features = inputs.tft_layer(raw_tensors(requests, fs.Side.QUERY))
+    fitted = build_model(
+        inputs, config, strategy, cutoff_day=start, positive_weight=positive_weight
+    )
+
+    def score(rows: np.ndarray) -> np.ndarray:
+        batch = {k: tf.gather(v, rows) for k, v in features.items()}
+        return fitted.model.score_catalog(batch).numpy()
+
+    ks = tuple(sorted({10, 20, 50, 100, int(config.selection_metric.split("@")[1])}))
+    chooser = selection.EpochSelection(
+        lambda: selection.validation_metrics(score, vset, ks=ks),
+        metric=config.selection_metric,
+        patience=config.patience,
+    )
+    train = train_dataset(
+        examples_dir, inputs.transform_output, config=config, examples=inputs.examples
+    )
+    fitted.model.fit(train, epochs=config.epochs, callbacks=[chooser], verbose=2)
+    return {
+        "best_epoch": max(chooser.best_epoch, 1),
+        "metric": config.selection_metric,
+        "curve": chooser.curve,
+        "users": len(vset.users),
+        "cold_users": sum(not h for h in vset.history),
+        "validation_start_day": start,
+    }
+
+
 def run(
     *,
     examples_dir: str,
@@ -183,16 +407,16 @@ def run(
     model_dir: str,
     config: TrainConfig,
 ) -> dict:
-    """Train the two-tower model and export it with its transform graph.
+    """Choose the epoch count on validation, train the two-tower model, export it.
 
     Args:
-        examples_dir: Transform output: ``train/`` (and ``eval/``) TFRecords, the raw catalog,
-            the serving requests.
+        examples_dir: Transform output: ``train/`` TFRecords, the raw catalog and relations,
+            the serving requests (validation, eval).
         transform_dir: The TFT transform graph directory.
         model_dir: Output (layout: ``components.train.outputs``): the SavedModel, the
-            embeddings, history, TensorBoard logs, checkpoints and the manifest; ``backup/``
-            holds BackupAndRestore state while training (a restarted trainer with the same
-            ``model_dir`` resumes from it).
+            embeddings, history, selection, TensorBoard logs, checkpoints and the manifest;
+            ``backup/`` holds BackupAndRestore state while training (a restarted trainer with
+            the same ``model_dir`` resumes from it).
         config: Training settings.
 
     Returns:
@@ -206,33 +430,47 @@ def run(
     if is_chief(strategy):
         # Uncommitted until the manifest is written again, last (components.completion).
         completion.remove(outputs.manifest_path(model_dir))
-    transform_output = tft.TFTransformOutput(transform_dir)
-    sizes = vocabularies(transform_output, oov_buckets)
-    train_pattern = transform_outputs.transformed_pattern(examples_dir, "train")
-    if not tf.io.gfile.glob(train_pattern):
-        raise FileNotFoundError(f"{examples_dir}/train: no transformed train examples")
-    probability, positive_share, examples = label_statistics(train_pattern, items=sizes.items)
+    inputs = read_inputs(examples_dir, transform_dir, oov_buckets)
+    head_problem = None
+    if config.ranking_weight > 0 and inputs.positive_share in (0.0, 1.0):
+        # One event type (every interaction a purchase): every label is the same, the head
+        # has nothing to learn, and its "probability" would be a constant.
+        head_problem = (
+            f"every train label is {inputs.positive_share:.0f}: the ranking head has nothing "
+            "to learn and is off"
+        )
+        logger.warning("%s", head_problem)
+        config = dataclasses.replace(config, ranking_weight=0.0)
     positive_weight = config.positive_weight or float(
-        min(MAX_POSITIVE_WEIGHT, (1.0 - positive_share) / max(positive_share, 1e-6))
+        min(
+            MAX_POSITIVE_WEIGHT,
+            (1.0 - inputs.positive_share) / max(inputs.positive_share, 1e-6),
+        )
     )
-    catalog = pq.read_table(transform_outputs.raw_catalog_path(examples_dir))
-    tft_layer = transform_output.transform_features_layer()
-    with strategy.scope():
-        shared = SharedEmbeddings(sizes, config.embedding_dim)
-        query_tower = QueryTower(shared=shared, sizes=sizes, config=config)
-        candidate_tower = CandidateTower(shared=shared, config=config)
-        model = TwoTowerModel(
-            query_tower=query_tower,
-            candidate_tower=candidate_tower,
-            catalog=CatalogTable(catalog, tft_layer, rows=sizes.items),
-            config=config,
-            item_probability=tf.constant(probability) if config.logq_correction else None,
-            positive_weight=positive_weight,
-        )
-        model.compile(
-            optimizer=make_optimizer(config.learning_rate, lazy_min_rows=config.lazy_adam_min_rows)
-        )
-
+    epochs, chosen = config.epochs, None
+    if config.select_epochs and inputs.cutoffs["validation"] < inputs.cutoffs["train"]:
+        key = {"config": config_facts(config), "examples": inputs.examples, **inputs.cutoffs}
+        chosen = selection.read_selection(model_dir, key)
+        if chosen is None:
+            chosen = select_epochs(
+                inputs,
+                config,
+                strategy,
+                examples_dir=examples_dir,
+                positive_weight=positive_weight,
+            ) | {"key": key}
+            if is_chief(strategy):
+                selection.write_selection(model_dir, chosen)
+        epochs = chosen["best_epoch"]
+        tf.keras.utils.set_random_seed(config.seed)  # the final fit starts like the first
+    fitted = build_model(
+        inputs,
+        config,
+        strategy,
+        cutoff_day=inputs.cutoffs["train"],
+        positive_weight=positive_weight,
+    )
+    model = fitted.model
     resume = ResumePoint()
     callbacks = [
         tf.keras.callbacks.BackupAndRestore(
@@ -245,27 +483,21 @@ def run(
         ),
         tf.keras.callbacks.TensorBoard(os.path.join(model_dir, outputs.LOGS_DIR)),
     ]
-    train = train_dataset(examples_dir, transform_output, config=config, examples=examples)
-    history = model.fit(
-        train,
-        epochs=config.epochs,
-        validation_data=split_dataset(examples_dir, "eval", transform_output, config=config),
-        callbacks=callbacks,
-        verbose=2,
+    train = train_dataset(
+        examples_dir, inputs.transform_output, config=config, examples=inputs.examples
     )
+    history = model.fit(train, epochs=epochs, callbacks=callbacks, verbose=2)
     train_seconds = time.monotonic() - started
 
     item_ids, item_embeddings = embed_catalog(
-        catalog, tft_layer=tft_layer, candidate_tower=candidate_tower
+        inputs.catalog, tft_layer=inputs.tft_layer, candidate_tower=fitted.candidate_tower
     )
     recommender = build_recommender(
-        tft_layer=tft_layer,
-        query_tower=query_tower,
-        candidate_tower=candidate_tower,
+        tft_layer=inputs.tft_layer,
+        model=model,
         item_ids=item_ids,
         item_embeddings=item_embeddings,
         k=config.top_k,
-        ranking_head=model.ranking_head,
     )
     # Every worker saves (saving may run collectives); only the chief writes to model_dir.
     chief = is_chief(strategy)
@@ -278,25 +510,25 @@ def run(
             item_embeddings=item_embeddings,
             examples_dir=examples_dir,
             history=history,
+            selection=chosen,
             facts={
                 "schema_version": SCHEMA_VERSION,
-                "config": {
-                    **{
-                        k: getattr(config, k)
-                        for k in config.__dataclass_fields__
-                        if k != "modalities"
-                    },
-                    "modalities": sorted(m.value for m in config.modalities),
-                },
+                "config": config_facts(config),
                 "strategy": type(strategy).__name__,
                 "replicas": strategy.num_replicas_in_sync,
                 "chief": chief,
                 "weights_sha256": weights_digest(model),
                 "mixed_precision": mixed,
-                "examples": examples,
+                "examples": inputs.examples,
                 "resumed_at_step": resume.step,
-                "positive_share": round(positive_share, 4),
+                "positive_share": round(inputs.positive_share, 4),
                 "positive_weight": round(positive_weight, 3),
+                "ranking_head": head_problem or ("on" if config.ranking_weight > 0 else "off"),
+                "softmax": "exact" if model.scorer is not None else "in_batch",
+                "epochs": epochs,
+                "selection": None
+                if chosen is None
+                else {k: v for k, v in chosen.items() if k != "key"},
                 "items_indexed": len(item_ids),
                 "train_seconds": round(train_seconds, 2),
             },
@@ -307,6 +539,12 @@ def run(
             shutil.rmtree(out_dir, ignore_errors=True)
     logger.info("train done %s", manifest)
     return manifest
+
+
+def config_facts(config: TrainConfig) -> dict:
+    """The settings as JSON-ready facts (modalities as sorted names)."""
+    facts = {k: getattr(config, k) for k in config.__dataclass_fields__ if k != "modalities"}
+    return facts | {"modalities": sorted(m.value for m in config.modalities)}
 
 
 def weights_digest(model: tf.keras.Model) -> str:
@@ -359,6 +597,7 @@ def _write_outputs(
     item_embeddings: np.ndarray,
     examples_dir: str,
     history: tf.keras.callbacks.History,
+    selection: dict | None,
     facts: dict,
     started: float,
 ) -> dict:
@@ -379,7 +618,9 @@ def _write_outputs(
     )
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
     with open(outputs.history_path(model_dir), "w") as f:
-        json.dump(losses, f, indent=2)
+        json.dump(
+            {**losses, "validation": [] if selection is None else selection["curve"]}, f, indent=2
+        )
     manifest = {
         **facts,
         "total_seconds": round(time.monotonic() - started, 2),

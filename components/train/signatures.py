@@ -6,7 +6,10 @@ importing it pulls in neither TensorFlow nor the training code. Inputs are raw f
 (``schemas.features``) of the sides listed; outputs are keyed by the names below.
 
 - ``serving_default``: query features -> ``item_ids`` ``[batch, k]`` (raw ids, best first),
-  ``scores`` ``[batch, k]``;
+  ``scores`` ``[batch, k]``; never an item of the request's own history (``hist_item_ids``);
+- ``catalog_scores``: query features -> ``scores`` ``[batch, I]``, the score of every catalog
+  item (nothing excluded), columns in the order ``catalog_items`` gives;
+- ``catalog_items``: no input -> ``item_ids`` ``[I]``;
 - ``query_embedding``: query features -> ``embedding`` ``[batch, dim]``;
 - ``candidate_embedding``: candidate features (image bytes included) -> ``embedding``: a new
   item (cold start) is placed by its content;
@@ -23,6 +26,8 @@ from __future__ import annotations
 from schemas.contract import Side
 
 SERVING_SIGNATURE = "serving_default"
+CATALOG_SCORES_SIGNATURE = "catalog_scores"
+CATALOG_ITEMS_SIGNATURE = "catalog_items"
 QUERY_EMBEDDING_SIGNATURE = "query_embedding"
 CANDIDATE_EMBEDDING_SIGNATURE = "candidate_embedding"
 RANKING_SIGNATURE = "ranking"
@@ -36,6 +41,8 @@ EMBEDDING = "embedding"
 # The raw feature sides each signature takes.
 INPUT_SIDES: dict[str, tuple[Side, ...]] = {
     SERVING_SIGNATURE: (Side.QUERY,),
+    CATALOG_SCORES_SIGNATURE: (Side.QUERY,),
+    CATALOG_ITEMS_SIGNATURE: (),
     QUERY_EMBEDDING_SIGNATURE: (Side.QUERY,),
     CANDIDATE_EMBEDDING_SIGNATURE: (Side.CANDIDATE,),
     RANKING_SIGNATURE: (Side.QUERY, Side.CANDIDATE),

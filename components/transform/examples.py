@@ -48,6 +48,7 @@ from schemas.tables import (
 )
 
 POSITIVE_EVENTS = ("purchase", "cart")
+DAY_US = 86_400 * 1_000_000
 RATING_EVENT = "rating"
 GOOD_RATING = 4.0
 
@@ -208,7 +209,13 @@ def build_examples(ctx: Context, window: pa.Table) -> pa.Table:
     columns[ITEM_ID] = items.cast(pa.string())
     columns[fs.LABEL] = pa.array(label[first], pa.float32())
     columns[fs.WEIGHT] = pa.array(np.ones(window.num_rows, np.float32))
+    columns[fs.EVENT_DAY] = event_days(at)
     return to_feature_table(columns, window.num_rows)
+
+
+def event_days(at: np.ndarray) -> pa.Array:
+    """``[rows]`` float32 days since the epoch of epoch-microsecond times (``EVENT_DAY``)."""
+    return pa.array(np.asarray(at, np.float64) / DAY_US, pa.float32())
 
 
 def example_times(ctx: Context, window: pa.Table) -> np.ndarray:
@@ -228,10 +235,22 @@ def build_catalog(ctx: Context) -> pa.Table:
     return to_feature_table(columns, len(items))
 
 
-def request_users(events: pa.Table, at_micros: int) -> pa.Array:
-    """Users with an event strictly before ``at_micros``, sorted (who gets a serving request)."""
-    before = pa.array(micros(events[TS]) < at_micros)
-    users = pc.unique(events[USER_ID].combine_chunks().filter(before))
+def request_users(ctx: Context, at_micros: int) -> pa.Array:
+    """Who gets a serving request as of ``at_micros``: every known user, sorted.
+
+    A user of the users table with no event before the time gets one too: what the model does
+    for a user with no history is part of what is judged (their request carries the profile,
+    if any, and padding).
+    """
+    before = pa.array(micros(ctx.events[TS]) < at_micros)
+    users = pc.unique(
+        pa.concat_arrays(
+            [
+                ctx.users[USER_ID].combine_chunks().cast(pa.string()),
+                ctx.events[USER_ID].combine_chunks().filter(before).cast(pa.string()),
+            ]
+        )
+    )
     return pc.take(users, pc.array_sort_indices(users))
 
 

@@ -439,7 +439,8 @@ def build_features(
     Args:
         data_dir: An ingest output directory (local or gs://).
         examples_dir: Output root (see ``outputs``).
-        starts: ``{"eval": eval start, "test": test start}`` epoch microseconds.
+        starts: ``{"eval": eval start, "test": test start, "validation": validation start}``
+            epoch microseconds.
         shard_count: Key shards (>= 1).
         beam_args: Beam flags (runner and its options), passed through.
         span_days: With the analyzer cache: train examples are also written per span of this
@@ -470,7 +471,11 @@ def build_features(
         | "ReadAndRoute"
         >> beam.ParDo(_ReadAndRoute(count, exchange)).with_outputs(USER_STAGE, ITEM_STAGE)
     )
-    starts_by_kind = {shards.EVAL_REQUESTS: starts["eval"], shards.TEST_REQUESTS: starts["test"]}
+    starts_by_kind = {
+        shards.EVAL_REQUESTS: starts[layout.EVAL],
+        shards.TEST_REQUESTS: starts[layout.TEST],
+        shards.VALIDATION_REQUESTS: starts[outputs.VALIDATION],
+    }
     asks = (
         read[USER_STAGE]
         | "GroupUserShards" >> beam.GroupByKey()

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
@@ -33,8 +34,14 @@ from components.transform.examples import (
     example_times,
     request_users,
 )
-from components.transform.feature_pipeline import auto_shards, build_features, describe_counts
+from components.transform.feature_pipeline import (
+    auto_shards,
+    build_features,
+    describe_counts,
+    table_file,
+)
 from components.transform.preprocessing import make_preprocessing_fn
+from components.transform.relations import ranked_relations
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
 from schemas import features as fs
 from schemas.tables import USER_ID
@@ -65,14 +72,22 @@ def read_context(data_dir: str) -> tuple[Context, dict[str, pa.Table]]:
 
 
 def cutoffs(data_dir: str) -> dict[str, int]:
-    """Window starts in epoch microseconds: eval starts at train_end, test at eval_end."""
+    """Window starts in epoch microseconds: eval starts at train_end, test at eval_end.
+
+    The validation window starts at ``validation_start`` (train_end for an ingest output
+    written before there was one: an empty validation window).
+    """
     with FileSystems.open(f"{data_dir.rstrip('/')}/{layout.MANIFEST}") as f:
         manifest = json.load(f)
 
     def us(text: str) -> int:
         return int(dt.datetime.fromisoformat(text).timestamp() * 1_000_000)
 
-    return {EVAL: us(manifest["train_end"]), TEST: us(manifest["eval_end"])}
+    return {
+        EVAL: us(manifest["train_end"]),
+        TEST: us(manifest["eval_end"]),
+        outputs.VALIDATION: us(manifest.get("validation_start", manifest["train_end"])),
+    }
 
 
 @contextlib.contextmanager
@@ -134,6 +149,7 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         }
         rows = {split: summary[split]["rows"] for split in (TRAIN, EVAL)}
         spans = dict(sorted(counts.spans.items()))
+    relations = write_relations(data_dir, examples_dir)
     if rows[TRAIN] == 0:
         raise ValueError(f"{data_dir}: the train window has no events; nothing to learn from")
     if spans:
@@ -163,6 +179,8 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
         "schema_version": SCHEMA_VERSION,
         "rows": rows,
         "catalog_items": summary["catalog"]["rows"],
+        "item_relations": relations,
+        "cutoffs": {name: _iso(us) for name, us in sorted(starts.items())},
         "summary": summary,
         "feature_seconds": round(feature_time, 2),
         "seconds": round(time.monotonic() - started, 2),
@@ -177,6 +195,26 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
     completion.write_manifest(os.path.join(examples_dir, outputs.MANIFEST), manifest)
     logger.info("transform done rows=%s seconds=%s", rows, manifest["seconds"])
     return manifest
+
+
+def write_relations(data_dir: str, examples_dir: str) -> int:
+    """The ingested item relations, ranked (``outputs.raw_relations_path``); returns rows.
+
+    Local or gs:// (read and written through Beam's FileSystems, like the rest of the stage).
+    """
+    with FileSystems.open(table_file(data_dir, ITEM_RELATIONS.name, layout.ALL)) as f:
+        links = pq.read_table(f, schema=ITEM_RELATIONS.arrow_schema())
+    ranked = ranked_relations(links)
+    path = outputs.raw_relations_path(examples_dir)
+    if not path.startswith(completion.GS):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as sink:
+        pq.write_table(ranked, sink)
+    return ranked.num_rows
+
+
+def _iso(micros: int) -> str:
+    return (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)).isoformat()
 
 
 def clear_outputs(examples_dir: str, transform_dir: str) -> None:
@@ -230,8 +268,8 @@ def build_features_in_process(
     catalog = build_catalog(ctx)
     pq.write_table(catalog, outputs.raw_catalog_path(examples_dir))
     summary["catalog"] = describe(catalog)
-    for split in (EVAL, TEST):
-        users = request_users(ctx.events, starts[split])
+    for split in (outputs.VALIDATION, EVAL, TEST):
+        users = request_users(ctx, starts[split])
         path = outputs.requests_path(examples_dir, split)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         pq.write_table(build_requests(ctx, users, starts[split]), path)

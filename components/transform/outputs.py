@@ -6,6 +6,8 @@
 <examples>/raw/spans/<day>/examples.parquet     train examples of one UTC day (analyzer cache on)
 <examples>/<split>/part-*.tfrecord.gz            transformed examples (train, eval)
 <examples>/requests/<split>/part-00000.parquet   serving requests as of the split's start
+                                                 (validation, eval, test)
+<examples>/raw/relations.parquet                the catalog's item relations, ranked
 <examples>/manifest.json                          written last: the output is finished
 <transform_graph>/transform_fn, transformed_metadata   the TFT graph
 ```
@@ -21,6 +23,10 @@ MANIFEST = "manifest.json"
 # Manifest field: out-of-vocabulary buckets of every vocabulary (train sizes its tables by it).
 OOV_BUCKETS = "oov_buckets"
 REQUESTS_DIR = "requests"
+# The validation window (the end of the train window, ``validation_start`` to the train cut-off)
+# gets its own serving requests, as of its start: model selection scores them.
+VALIDATION = "validation"
+RAW_RELATIONS_FILE = "relations.parquet"
 RAW_DIR = "raw"
 RAW_EXAMPLES_FILE = "examples.parquet"
 RAW_CATALOG_FILE = "catalog.parquet"
@@ -48,6 +54,12 @@ def transformed_pattern(examples_dir: str, split: str) -> str:
 def raw_catalog_path(examples_dir: str) -> str:
     """Raw catalog rows: every item's content."""
     return os.path.join(examples_dir, RAW_DIR, "train", RAW_CATALOG_FILE)
+
+
+def raw_relations_path(examples_dir: str) -> str:
+    """The item relations (``src_item, dst_item, kind, rank``): the model's graph signal."""
+    # Not under raw/train/: TFT analyzes every file there.
+    return os.path.join(examples_dir, RAW_DIR, RAW_RELATIONS_FILE)
 
 
 def raw_span_path(examples_dir: str, span: str) -> str:

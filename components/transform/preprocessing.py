@@ -141,6 +141,7 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
 
         out[fs.transformed_name(fs.LABEL)] = inputs[fs.LABEL]
         out[fs.transformed_name(fs.WEIGHT)] = inputs[fs.WEIGHT]
+        out[fs.transformed_name(fs.EVENT_DAY)] = inputs[fs.EVENT_DAY]
         return out
 
     return preprocessing_fn

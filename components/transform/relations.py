@@ -17,7 +17,7 @@ from schemas.features import (
     NEIGHBORS_LEN,
     PAD,
 )
-from schemas.tables import DST_ITEM, DST_USER, ITEM_ID, SRC_ITEM, SRC_USER, TS, USER_ID
+from schemas.tables import DST_ITEM, DST_USER, ITEM_ID, KIND, SRC_ITEM, SRC_USER, TS, USER_ID
 
 
 def user_relations(
@@ -111,3 +111,39 @@ def item_neighbors(
             links[DST_ITEM].combine_chunks(), lb.last(NEIGHBORS_LEN), pad=PAD
         )
     }
+
+
+RANK = "rank"
+
+
+def ranked_relations(links: pa.Table) -> pa.Table:
+    """Item relations with each one's ``rank`` among its source item's links of its kind.
+
+    The graph signal of the model (``components.train.scoring``) weighs a related item by its
+    kind and rank: Amazon's also-bought lists are ordered, the first entries the strongest.
+
+    Args:
+        links: Canonical item_relations (``src_item, dst_item, kind``), in table order.
+
+    Returns:
+        ``src_item, dst_item, kind`` (strings) and ``rank`` (int32, 0 = first), table order.
+    """
+    src = links[SRC_ITEM].combine_chunks().cast(pa.string())
+    kind = links[KIND].combine_chunks().cast(pa.string())
+    key = pc.binary_join_element_wise(src, kind, "\x00")
+    _, group = np.unique(np.asarray(key.to_pylist(), dtype=object), return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    rank = np.empty(len(group), np.int32)
+    if len(group):
+        sorted_group = group[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_group)) + 1]
+        position = np.arange(len(group)) - np.repeat(starts, np.diff(np.r_[starts, len(group)]))
+        rank[order] = position
+    return pa.table(
+        {
+            SRC_ITEM: src,
+            DST_ITEM: links[DST_ITEM].combine_chunks().cast(pa.string()),
+            KIND: kind,
+            RANK: pa.array(rank, pa.int32()),
+        }
+    )

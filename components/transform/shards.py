@@ -32,6 +32,7 @@ from components.transform.codes import dictionary_of, fixed_string_lists, gather
 from components.transform.examples import (
     Context,
     build_catalog,
+    event_days,
     first_interactions,
     own_query_features,
     pair_converted,
@@ -57,8 +58,15 @@ RANK_SHIFT = 40
 
 TRAIN_EXAMPLES, EVAL_EXAMPLES = "examples/train", "examples/eval"
 EVAL_REQUESTS, TEST_REQUESTS = "requests/eval", "requests/test"
+VALIDATION_REQUESTS = "requests/validation"
 CATALOG = "catalog"
-OUTPUT_KINDS = (TRAIN_EXAMPLES, EVAL_EXAMPLES, EVAL_REQUESTS, TEST_REQUESTS)
+OUTPUT_KINDS = (
+    TRAIN_EXAMPLES,
+    EVAL_EXAMPLES,
+    EVAL_REQUESTS,
+    TEST_REQUESTS,
+    VALIDATION_REQUESTS,
+)
 SPAN_PREFIX = "span/"
 
 FRIEND_ASK_SCHEMA = pa.schema(
@@ -189,7 +197,8 @@ def shard_queries(
         ctx: The shard's users, events (all windows, input order), reviews and outgoing links.
         windows: ``{TRAIN_EXAMPLES: train events, EVAL_EXAMPLES: eval events}`` of the shard
             (subsets of ``ctx.events``, input order).
-        request_starts: ``{EVAL_REQUESTS: eval start, TEST_REQUESTS: test start}`` in epoch
+        request_starts: ``{EVAL_REQUESTS: eval start, TEST_REQUESTS: test start,
+            VALIDATION_REQUESTS: validation start}`` in epoch
             microseconds.
     """
     users, at, kinds, items, label = [], [], [], [], []
@@ -203,7 +212,7 @@ def shard_queries(
         items.append(chosen[ITEM_ID].combine_chunks().cast(pa.string()))
         label.append(converted[first].astype(np.float32))
     for kind, start in request_starts.items():
-        who = request_users(ctx.events, start).cast(pa.string())
+        who = request_users(ctx, start).cast(pa.string())
         users.append(who)
         at.append(np.full(len(who), start, np.int64))
         kinds.append(np.full(len(who), OUTPUT_KINDS.index(kind), np.int8))
@@ -313,5 +322,6 @@ def assemble(
                 for c in (*fs.QUERY_FEATURES, *fs.DYNAMIC_CANDIDATE_FEATURES, fs.LABEL)
             }
             picked[fs.WEIGHT] = pa.array(np.ones(rows, np.float32))
+            picked[fs.EVENT_DAY] = event_days(at[chosen])
             table = to_feature_table(picked, rows)
         yield name, table, at[chosen]

@@ -180,7 +180,7 @@ def evaluate_cli(
             str(out / "no-model-in-service"),
             "--out",
             str(out),
-            "--no-beat-baseline",
+            "--no-beat-peers",
             *extras,
         ),
         seconds,

@@ -43,7 +43,7 @@ def evaluate(world, out, ablation_models):
         model_name=NAME,
         metrics_path=str(out / "metrics.json"),
         blessing_path=str(out / "blessing.json"),
-        config=EvaluateConfig(infra_requests=0, beat_baseline=False),
+        config=EvaluateConfig(infra_requests=0, beat_peers=False),
         ablation_models=ablation_models,
     )
     return {"metrics": metrics.as_dict(), "blessing": blessing.as_dict()}  # as written

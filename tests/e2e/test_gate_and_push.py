@@ -36,7 +36,7 @@ def evaluate(world, model, root, out, **config):
     # The tiny sample is too small for a two-tower model to beat popularity (measured: Recall@50
     # 0.42 vs 0.48), so these tests check the gate's mechanics with the baseline rule off; the
     # quality claim is the benchmark's, on the 100k shop.
-    config = {"infra_requests": 0, "beat_baseline": False} | config
+    config = {"infra_requests": 0, "beat_peers": False} | config
     data_dir, extra = config.pop("data_dir", world["data"]), config.pop("extra", None)
     metrics, blessing = run(
         data_dir=str(data_dir),

@@ -65,7 +65,7 @@ def two_runs(tmp_path_factory):
             model_root=str(model_root),
             epochs=2,
             now=NOW,
-            beat_baseline=False,
+            beat_peers=False,
         )
         roots.append(root)
     return {"roots": roots, "model_root": str(model_root)}

@@ -67,7 +67,7 @@ def run(tmp_path_factory, tiny_examples, tiny_model):
     evaluation = work / "evaluation"
     stage("components.evaluate", "--data", str(data), "--examples", str(examples),
           "--model", str(tiny_model), "--model-root", str(work / "root"), "--out", str(evaluation),
-          "--no-beat-baseline")  # fmt: skip
+          "--no-beat-peers")  # fmt: skip
     html, md = work / "report" / "page.html", work / "report" / "summary.md"
     stage("components.report", "--data", str(data), "--evaluation", str(evaluation),
           "--out", str(md), "--examples", str(examples), "--model", str(tiny_model),

@@ -15,14 +15,14 @@ def events(pairs):
     return pa.table({USER_ID: [u for u, _ in pairs], ITEM_ID: [i for _, i in pairs]})
 
 
-def test_eval_set_keeps_users_with_history_and_new_items_only():
+def test_eval_set_keeps_users_with_new_items_with_or_without_history():
     before = events([("u1", "a"), ("u1", "b"), ("u2", "a"), ("u3", "c")])
     after = events([("u1", "b"), ("u1", "d"), ("u2", "a"), ("u4", "a")])
     s = build_eval_set(before, after)
-    # u2 only re-interacted with a seen item; u4 has no history; u3 nothing after.
-    assert s.users == ["u1"]
-    assert s.history == [{"a", "b"}]
-    assert s.targets == [{"d"}]
+    # u2 only re-interacted with a seen item; u3 did nothing after; u4 has no history (judged).
+    assert s.users == ["u1", "u4"]
+    assert s.history == [{"a", "b"}, set()]
+    assert s.targets == [{"d"}, {"a"}]
 
 
 def test_popularity_orders_by_count_then_id():

@@ -73,10 +73,19 @@ def test_unknown_metric_is_a_config_error():
         decide(thresholds={"recall@7": 0.1})
 
 
-def test_losing_to_the_popularity_baseline_blocks():
-    b = decide(baseline={"recall@50": 0.31})
+def test_losing_to_the_strongest_peer_blocks_and_names_it():
+    peers = {"most_popular": {"recall@50": 0.12}, "ease": {"recall@50": 0.31}}
+    b = decide(peers=peers, peer_intervals={"recall@50": ci(-0.01, -0.02, 0.0)})
     assert not b.blessed
-    assert "recall@50 0.3000 < most-popular baseline 0.3100" in b.reasons
+    assert b.reasons[1].startswith("recall@50 0.3000 < strongest peer ease 0.3100 (candidate - ease:")
+
+
+def test_beating_every_peer_passes_and_the_tolerance_allows_a_shortfall():
+    peers = {"most_popular": {"recall@50": 0.12}, "item_knn": {"recall@50": 0.29}}
+    assert "recall@50 0.3000 >= strongest peer item_knn 0.2900" in decide(peers=peers).reasons
+    close = {"ease": {"recall@50": 0.305}}
+    assert not decide(peers=close).blessed
+    assert decide(peers=close, peer_tolerance=0.01).blessed
 
 
 def test_unusable_model_in_service_is_a_reason_not_a_crash():

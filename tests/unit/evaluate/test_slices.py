@@ -14,8 +14,8 @@ RANKED = [["a", "x", "b"], ["x", "y", "z"], ["c", "a", "x"]]
 
 
 def test_activity_tiers_use_inclusive_thresholds():
-    tier = [slices.activity_tier(n, cold_max=5, heavy_min=50) for n in (0, 5, 6, 49, 50)]
-    assert tier == ["cold", "cold", "warm", "warm", "heavy"]
+    tier = [slices.activity_tier(n, cold_max=5, heavy_min=50) for n in (0, 1, 5, 6, 49, 50)]
+    assert tier == ["new", "cold", "cold", "warm", "warm", "heavy"]
 
 
 def test_user_slices_group_positions_and_omit_empty_ones():

@@ -181,7 +181,7 @@ def test_run_parameters_cover_data_window_model_gates_beam_training_gpu_and_moda
         "gpu_node_selector",
         "thresholds",
         "tolerance",
-        "beat_baseline",
+        "beat_peers",
         "protected_slices",
         "slice_tolerance",
         "force_bless_by",
@@ -393,7 +393,7 @@ def test_ablation_trains_one_cpu_variant_per_modality_off_into_evaluate(
 GATE_FLAGS = [
     "--thresholds", '{"recall@20": 0.1}',
     "--tolerance", "0.01",
-    "--no-beat-baseline",
+    "--no-beat-peers",
     "--protected-slices", "activity=cold,has_social=no",
     "--slice-tolerance", "0.05",
     "--force-bless-by", "ana",
@@ -416,7 +416,7 @@ def test_run_flags_become_the_gate_run_parameters():
         "now": "",
         "thresholds": '{"recall@20": 0.1}',
         "tolerance": 0.01,
-        "beat_baseline": False,
+        "beat_peers": False,
         "protected_slices": "activity=cold,has_social=no",
         "slice_tolerance": 0.05,
         "force_bless_by": "ana",
@@ -432,7 +432,7 @@ def test_run_flag_defaults_are_the_pipeline_defaults(spec):
     arguments = pipeline.run_arguments(parse_run())
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(arguments) <= set(params)
-    gates = {"thresholds", "tolerance", "beat_baseline", "protected_slices", "slice_tolerance",
+    gates = {"thresholds", "tolerance", "beat_peers", "protected_slices", "slice_tolerance",
              "force_bless_by", "force_bless_reason", "eval_max_users"}  # fmt: skip
     assert gates <= set(arguments)
     for name in gates | {"epochs", "train_end", "eval_end", "now"}:
@@ -465,7 +465,7 @@ def test_run_help_says_what_every_gate_flag_does(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for flag, words in (
         ("--tolerance", "lower bound of the bootstrap interval"),
-        ("--beat-baseline", "most-popular"),
+        ("--beat-peers", "most-popular"),
         ("--protected-slices", "must not regress"),
         ("--slice-tolerance", "mean drop exceeds"),
         ("--force-bless-by", "who forces the blessing"),

@@ -21,14 +21,14 @@ PARAMS = {
     "raw_uri": "gs://shop-raw/nightly",
     "model_root": "gs://shop-models",
     "epochs": "5",
-    "beat_baseline": "false",
+    "beat_peers": "false",
     "gpu_node_selector": '{"cloud.google.com/gke-accelerator": "nvidia-l4"}',
 }
 TYPED = {
     "raw_uri": "gs://shop-raw/nightly",
     "model_root": "gs://shop-models",
     "epochs": 5,
-    "beat_baseline": False,
+    "beat_peers": False,
     "gpu_node_selector": {"cloud.google.com/gke-accelerator": "nvidia-l4"},
 }
 

@@ -69,7 +69,7 @@ def reference(data: str) -> dict[str, pa.Table]:
         shards.CATALOG: build_catalog(ctx),
     }
     for split, key in (("eval", shards.EVAL_REQUESTS), ("test", shards.TEST_REQUESTS)):
-        users = request_users(ctx.events, starts[split])
+        users = request_users(ctx, starts[split])
         out[key] = build_requests(ctx, users, starts[split])
     return out
 
