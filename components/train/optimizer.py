@@ -36,12 +36,13 @@ class LazyAdam(tf.keras.optimizers.Adam):
     def update_step(self, gradient, variable):
         """Adam's step; for IndexedSlices of a large table, on the gradient's rows only."""
         rows = variable.shape[0] if variable.shape.rank else 0
-        if (
-            not isinstance(gradient, tf.IndexedSlices)
-            or self.amsgrad
-            or rows is None
-            or rows < self.lazy_min_rows
-        ):
+        if isinstance(gradient, tf.IndexedSlices) and (rows is None or rows < self.lazy_min_rows):
+            # Adam's own sparse path scatters every looked-up row into the moments: with the
+            # whole catalog scored at each step that is ~200k rows of a 9k-row table (120 ms a
+            # step on Amazon grocery). Summed into a dense gradient first, the update is the
+            # same and takes a few ms.
+            return super().update_step(tf.convert_to_tensor(gradient), variable)
+        if not isinstance(gradient, tf.IndexedSlices) or self.amsgrad:
             return super().update_step(gradient, variable)
         dtype = variable.dtype
         lr = tf.cast(self.learning_rate, dtype)

@@ -252,9 +252,25 @@ class CandidateTower(tf.keras.Model):
                     direct.append(shared.text_space(pooled))
         if cfg.uses(Modality.IMAGE):
             # The declared image feature (bytes) arrives decoded: see catalog/export.
-            parts.append(self.image(f[IMAGE_PIXELS]) * f[IMAGE_VALID][:, None])
+            parts.append(self.embed_images(f[IMAGE_PIXELS], f[IMAGE_VALID]))
         if cfg.uses(Modality.RELATION):
             for neighbors in sequences(side, Modality.RELATION):
                 ids = f[xf(neighbors.name)]
                 parts.append(masked_mean(shared.table(neighbors)(ids), ids))
         return with_direct(self.out(tf.concat(parts, axis=-1)), direct)
+
+    def embed_images(self, pixels: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
+        """``[B, d]`` image embeddings: the CNN of the rows with a valid image, zeros elsewhere.
+
+        Only those rows go through the CNN: scoring the whole catalog at every step (the exact
+        softmax) would otherwise convolve every item's blank image (Amazon 2014 grocery has no
+        images: 8.7k blank images a step made a step 10x slower).
+        """
+        rows = tf.where(valid > 0)[:, 0]
+        # Row 0 rides along so the CNN never sees an empty batch (oneDNN's convolution fails
+        # on one); its result is dropped.
+        embedded = self.image(tf.gather(pixels, tf.concat([[0], rows], axis=0)))[1:]
+        shape = tf.stack(
+            [tf.shape(pixels, out_type=tf.int64)[0], tf.shape(embedded, out_type=tf.int64)[1]]
+        )
+        return tf.scatter_nd(rows[:, None], embedded, shape)

@@ -77,7 +77,9 @@ def test_losing_to_the_strongest_peer_blocks_and_names_it():
     peers = {"most_popular": {"recall@50": 0.12}, "ease": {"recall@50": 0.31}}
     b = decide(peers=peers, peer_intervals={"recall@50": ci(-0.01, -0.02, 0.0)})
     assert not b.blessed
-    assert b.reasons[1].startswith("recall@50 0.3000 < strongest peer ease 0.3100 (candidate - ease:")
+    assert b.reasons[1].startswith(
+        "recall@50 0.3000 < strongest peer ease 0.3100 (candidate - ease"
+    )
 
 
 def test_beating_every_peer_passes_and_the_tolerance_allows_a_shortfall():

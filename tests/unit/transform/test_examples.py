@@ -11,7 +11,9 @@ from components.transform.examples import (
     build_requests,
     item_text,
     labels,
+    request_users,
 )
+from components.transform.relations import ranked_relations
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, USER_RELATIONS, USERS
 from schemas import features as fs
 from schemas.tables import (
@@ -177,3 +179,25 @@ def test_a_data_set_without_links_or_reviews_gives_defined_empty_features():
     neighbors = values(build_catalog(bare), fs.NEIGHBOR_ITEM_IDS)
     assert {tuple(v) for v in neighbors} == {(b"",) * fs.NEIGHBORS_LEN}
     assert values(ex, fs.USER_TEXT)[3] == b"red mug"  # the query is still there
+
+
+def test_examples_carry_their_event_day():
+    ctx = context()
+    days = values(build_examples(ctx, ctx.events), fs.EVENT_DAY)
+    assert days == pytest.approx([us(d) / 86_400e6 for d in (1, 2, 2.5, 3)])
+
+
+def test_every_known_user_gets_a_request_history_or_not():
+    ctx = context()
+    # At day 1.5 only u1 has an event; u2 (in the users table) gets a request all the same.
+    assert request_users(ctx, us(1.5)).to_pylist() == ["u1", "u2"]
+
+
+def test_relations_are_ranked_within_their_source_and_kind():
+    links = table(ITEM_RELATIONS, [
+        {SRC_ITEM: "i1", DST_ITEM: "i2", KIND: "also_bought"},
+        {SRC_ITEM: "i1", DST_ITEM: "i3", KIND: "also_viewed"},
+        {SRC_ITEM: "i1", DST_ITEM: "i3", KIND: "also_bought"},
+        {SRC_ITEM: "i2", DST_ITEM: "i1", KIND: "also_bought"},
+    ])  # fmt: skip
+    assert ranked_relations(links)["rank"].to_pylist() == [0, 0, 1, 0]
