@@ -94,7 +94,7 @@ $(BROWSER):
 		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 test: $(STAMP) $(BROWSER)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=30
 
 # Benchmarks write their figures to bench-results/ (latest.json + one file per run).
 bench: $(STAMP)

@@ -69,12 +69,9 @@ def tiny_examples(tiny_data: pathlib.Path) -> dict[str, pathlib.Path]:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_examples: dict[str, pathlib.Path]) -> pathlib.Path:
-    """A model trained on ``tiny_examples`` with every modality on (train's CLI, defaults)."""
+    """A model trained on ``tiny_examples`` with every modality on (``TINY_MODEL_FLAGS``)."""
     return tiny_shop.train(
-        tiny_examples,
-        tiny_examples["data"].parent / "model",
-        "--epochs",
-        str(tiny_shop.TRAIN_EPOCHS),
+        tiny_examples, tiny_examples["data"].parent / "model", *tiny_shop.TINY_MODEL_FLAGS
     )
 
 

@@ -16,6 +16,9 @@ TINY = REPO / "tests" / "fixtures" / "shop-tiny"
 # Ingest's "now" for the tiny shop: every timestamp in it is before this.
 NOW = "2026-11-24T00:00:00Z"
 TRAIN_EPOCHS = 3  # the shared trained model's (tests/conftest.py::tiny_model)
+# The train flags of the shared model: the ranking head is off by default, on here so the tests
+# that read the export's ``ranking`` signature have one.
+TINY_MODEL_FLAGS = ("--epochs", str(TRAIN_EPOCHS), "--ranking-weight", "0.5")
 
 
 def stage(*args: str) -> None:
@@ -25,7 +28,12 @@ def stage(*args: str) -> None:
 
 def ingest(out: pathlib.Path, *flags: str) -> pathlib.Path:
     """Ingest the tiny shop into ``out`` (its CLI, quiet)."""
-    stage("components.ingest", "--input", str(TINY), "--out", str(out), "--now", NOW, "--quiet",
+    return stage_ingest(TINY, out, *flags)
+
+
+def stage_ingest(raw: pathlib.Path, out: pathlib.Path, *flags: str) -> pathlib.Path:
+    """Ingest raw files (the tiny shop's, or a changed copy) into ``out`` at ``NOW``."""
+    stage("components.ingest", "--input", str(raw), "--out", str(out), "--now", NOW, "--quiet",
           *flags)  # fmt: skip
     return out
 

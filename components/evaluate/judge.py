@@ -118,7 +118,8 @@ def against_peers(
 ) -> dict[str, tuple[str, Interval]]:
     """Per metric: the strongest peer and the paired interval of candidate minus it."""
     present = [p for p in peer_names if p in scores.models]
-    if CANDIDATE not in scores.models or not present:
+    users = len(scores.per_user.get(CANDIDATE, {}).get(metrics[0], ())) if metrics else 0
+    if CANDIDATE not in scores.models or not present or not users:
         return {}
     out = {}
     for metric in metrics:

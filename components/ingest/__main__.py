@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--validation-start",
         help="ISO timestamp; the validation window (model selection) runs from it to "
-        f"--train-end; default: the last {IngestConfig.validation_share:.1%} of train events",
+        "--train-end; default: the last "
+        f"{IngestConfig.validation_share * 100:.1f}%% of train events",
     )
     parser.add_argument(
         "--now", help="ISO timestamp; later rows are future_timestamp (default: now)"

@@ -85,6 +85,17 @@ class CatalogTable(tf.keras.layers.Layer):
             padded[: self.items] = values
             self.tables[name] = tf.constant(padded)
 
+    def item_tokens(self) -> tf.Tensor | None:
+        """``[item id rows, T]`` each transformed item id's text tokens (0 where none), or None.
+
+        The query tower reads the words of the user's history through it.
+        """
+        (text,) = fs.features(fs.Side.CANDIDATE, fs.Modality.TEXT) or (None,)
+        name = None if text is None else fs.output_names(text.name)[0]
+        if name not in self.tables:
+            return None
+        return tf.gather(self.tables[name], self.positions)
+
     def position_of(self, ids: tf.Tensor) -> tf.Tensor:
         """Catalog positions (``I``: none) of transformed item ids, any shape."""
         return tf.gather(self.positions, ids)

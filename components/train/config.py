@@ -58,6 +58,9 @@ class TrainConfig:
             (history, text, friends, profile) must place users on their own instead of leaning on
             the id embedding, which every warm user has. Only when a query-side content modality
             is on (the ID-only model has nothing else to place a user with). 0 = off.
+        history_text: With text and behavior on, the query tower also pools the catalog text
+            of the items in the user's history (on Amazon 2014 beauty, +9% Recall@20 on the
+            validation window in the prototype).
         shared_space: Add to each tower's output a projection, shared by both towers, of the
             pooled token embeddings (user text / item text) and of the pooled item embeddings
             (history and friends' items / the candidate's id): a user's words and items then
@@ -98,6 +101,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 100
     user_id_dropout: float = 0.25
     shared_space: bool = True
+    history_text: bool = True
     lazy_adam_min_rows: int = 500_000
     softmax: str = "auto"
     exact_softmax_max_items: int = 20_000

@@ -302,11 +302,16 @@ def build_model(
     exact = config.exact_softmax(inputs.catalog.num_rows)
     with strategy.scope():
         shared = SharedEmbeddings(inputs.sizes, config.embedding_dim)
-        query_tower = QueryTower(shared=shared, sizes=inputs.sizes, config=config)
-        candidate_tower = CandidateTower(shared=shared, config=config)
         catalog_table = CatalogTable(
             inputs.catalog, inputs.tft_layer, vocab_rows=inputs.sizes.items
         )
+        query_tower = QueryTower(
+            shared=shared,
+            sizes=inputs.sizes,
+            config=config,
+            item_tokens=catalog_table.item_tokens(),
+        )
+        candidate_tower = CandidateTower(shared=shared, config=config, sparse_pooling=exact)
         scorer = timeline = None
         if exact:
             neighbours = neighbour_table(inputs.relations, inputs.catalog_ids)
@@ -617,10 +622,15 @@ def _write_outputs(
         dim=item_embeddings.shape[1],
     )
     losses = {k: [float(x) for x in v] for k, v in history.history.items()}
+    # Every entry is one number per epoch. The selection curve (phase A, on the validation
+    # window; it may have more epochs than the final fit) is kept under ``validation_<metric>``.
+    curves = {}
+    for row in [] if selection is None else selection["curve"]:
+        for metric in dict.fromkeys((selection["metric"], "recall@20", "ndcg@20")):
+            if metric in row:
+                curves.setdefault(f"validation_{metric}", []).append(float(row[metric]))
     with open(outputs.history_path(model_dir), "w") as f:
-        json.dump(
-            {**losses, "validation": [] if selection is None else selection["curve"]}, f, indent=2
-        )
+        json.dump({**losses, **curves}, f, indent=2)
     manifest = {
         **facts,
         "total_seconds": round(time.monotonic() - started, 2),

@@ -20,9 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.evaluate.bootstrap import paired_intervals
-from components.evaluate.documents import MOST_POPULAR
 from components.ingest import layout
-from components.protocol import build_eval_set, exclude_history, popularity, requests_for
+from components.protocol import build_eval_set, requests_for
 from components.ranking_metrics import per_user_metrics
 from components.sources.truth import SIGNAL_MODALITY
 from components.transform.outputs import requests_path
@@ -86,8 +85,9 @@ def train(
     name: str,
     modalities: str,
     epochs: int,
+    flags: Sequence[str] = (),
 ) -> dict:
-    """Train one model with the trainer's defaults but ``modalities`` and ``epochs``.
+    """Train one model with the trainer's defaults but ``modalities``, ``epochs`` and ``flags``.
 
     Returns:
         The trainer's manifest (``model_dir/manifest.json``).
@@ -106,6 +106,7 @@ def train(
             modalities,
             "--epochs",
             str(epochs),
+            *flags,
         ),
         seconds,
         f"train_{name}",
@@ -122,8 +123,11 @@ def train_all(
     *,
     plan: dict[str, str],
     epochs: int,
+    flags: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[str, pathlib.Path], dict[str, dict]]:
     """Train one model per ``plan`` entry (name -> modalities) under ``models_dir``.
+
+    ``flags`` adds train flags per name (e.g. ``--seed``).
 
     Returns:
         ``(model directory per name, {name: modalities, train seconds, examples})``.
@@ -133,12 +137,18 @@ def train_all(
         models[name] = models_dir / name
         manifest = train(
             run, examples, graph, models[name], seconds,
-            name=name, modalities=modalities, epochs=epochs,
+            name=name, modalities=modalities, epochs=epochs, flags=(flags or {}).get(name, ()),
         )  # fmt: skip
         trained[name] = {
             "modalities": modalities,
+            "flags": list((flags or {}).get(name, ())),
             "train_seconds": manifest.get("train_seconds"),
             "examples": manifest.get("examples"),
+            "epochs_chosen": manifest.get("epochs"),
+            "validation_curve": [
+                round(c.get("recall@20", 0.0), 4)
+                for c in (manifest.get("selection") or {}).get("curve", [])
+            ],
         }
     return models, trained
 
@@ -203,7 +213,7 @@ def per_user_scores(
     batch_size: int = 512,
     unseen_user_id: str | None = None,
 ) -> tuple[list[str], dict[str, dict[str, np.ndarray]]]:
-    """Per-user metrics of every model and most-popular, through the exported serving models.
+    """Per-user metrics of every model, through the exported serving models.
 
     The same protocol and ranking path as ``components.evaluate.job.run`` (eval set from the
     ingest split, requests as of the cut-off, serving top-K completed from the embeddings,
@@ -231,9 +241,6 @@ def per_user_scores(
         requests = requests.set_column(column, USER_ID, unseen)
     depth = max(ks)
     scores = {}
-    popular = popularity(before)
-    ranked = [exclude_history(popular, h, depth=depth) for h in eval_set.history]
-    scores[MOST_POPULAR] = per_user_metrics(ranked, eval_set.targets, ks=ks)
     for name, model_dir in models.items():
         ranked, _ = rank_with_model(
             str(model_dir), requests, eval_set, depth=depth, batch_size=batch_size
@@ -364,3 +371,47 @@ class Clock:
     def seconds(self) -> float:
         """Seconds elapsed."""
         return round(time.perf_counter() - self._start, 1)
+
+
+def peer_summary(metrics: Mapping, names: Sequence[str], *, candidate: str = FULL) -> dict:
+    """The peers of one evaluate run (``candidate`` named as evaluate_cli renamed it).
+
+    ``ratio`` is the candidate's figure over the strongest peer's, per metric.
+    """
+    peers = metrics["peers"]
+    models = metrics["models"]
+    out = {
+        "figures": {
+            name: {n: round(models[name][n], 4) for n in names}
+            for name in peers["chosen"]
+            if name in models
+        },
+        "settings": {name: c.get("setting") for name, c in peers["chosen"].items()},
+        "unavailable": peers["unavailable"],
+        "strongest": {},
+    }
+    candidate = metrics["models"][candidate]
+    for metric, row in peers["strongest"].items():
+        best = models[row["peer"]][metric]
+        ci = row["candidate_minus_peer"]
+        out["strongest"][metric] = {
+            "peer": row["peer"],
+            "peer_value": round(best, 4),
+            "candidate_value": round(candidate.get(metric, float("nan")), 4),
+            "ratio": round(candidate.get(metric, float("nan")) / best, 3) if best else None,
+            "candidate_minus_peer": round(ci["mean"], 4),
+            "ci95": [round(ci["low"], 4), round(ci["high"], 4)],
+        }
+    return out
+
+
+def spread(values: Sequence[float]) -> dict:
+    """Mean, standard deviation, min and max over seeds."""
+    arr = np.asarray(values, dtype=float)
+    return {
+        "seeds": len(arr),
+        "mean": round(float(arr.mean()), 4),
+        "std": round(float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, 4),
+        "min": round(float(arr.min()), 4),
+        "max": round(float(arr.max()), 4),
+    }

@@ -20,6 +20,7 @@ from components.evaluate.config import EvaluateConfig
 from components.evaluate.documents import CANDIDATE, IN_SERVICE, MOST_POPULAR
 from components.evaluate.gates import NO_EVAL_USERS
 from components.evaluate.job import run
+from components.evaluate.peers import PEERS
 from components.ingest import layout
 from components.push.job import NotBlessed
 from components.push.job import run as push_run
@@ -66,7 +67,11 @@ def push(world, model, out, root, **kw):
 
 
 def assert_metrics_match_numpy(world, result, *, max_users: int = 0):
-    """The candidate's metrics, recomputed independently: query_embedding . items.parquet."""
+    """The candidate's metrics, recomputed independently from the export's catalog scores.
+
+    Every user with a new item in the eval window is judged, with or without history; the
+    history is excluded from the ranking; scores come from the ``catalog_scores`` signature.
+    """
     ours = result["metrics"]["models"][CANDIDATE]
     before = layout.read_table(world["data"], "events", layout.TRAIN).to_pylist()
     after = layout.read_table(world["data"], "events", layout.EVAL).to_pylist()
@@ -76,24 +81,21 @@ def assert_metrics_match_numpy(world, result, *, max_users: int = 0):
     for r in after:
         new.setdefault(r["user_id"], set()).add(r["item_id"])
     sampled = sorted(new, key=lambda u: (zlib.crc32(u.encode()), u))[: max_users or None]
-    users = sorted(u for u in sampled if u in seen and new[u] - seen[u])
+    users = sorted(u for u in sampled if new[u] - seen.get(u, set()))
     assert result["metrics"]["eval_users"] == len(users) > 20
     model = tf.saved_model.load(str(world["good"]["model"] / "serving"))
     requests = pq.read_table(requests_path(str(world["good"]["examples"]), layout.EVAL))
     position = {u: i for i, u in enumerate(requests["user_id"].to_pylist())}
     feed = raw_tensors(requests.take([position[u] for u in users]), Side.QUERY)
-    q = model.signatures["query_embedding"](**feed)["embedding"].numpy()
-    items = pq.read_table(world["good"]["model"] / "embeddings" / "items.parquet")
-    ids = np.array(items["item_id"].to_pylist())
-    emb = np.array(items["embedding"].to_pylist(), dtype=np.float32)
-    scores = q @ emb.T
+    scores = model.signatures["catalog_scores"](**feed)["scores"].numpy()
+    ids = np.array([i.decode() for i in model.signatures["catalog_items"]()["item_ids"].numpy()])
     for k in (10, 20, 50, 100):
         recall, ndcg = [], []
         for u, user in enumerate(users):
             s = scores[u].copy()
-            s[np.isin(ids, list(seen[user]))] = -np.inf
+            s[np.isin(ids, list(seen.get(user, set())))] = -np.inf
             top = ids[np.argsort(-s, kind="stable")[:k]]
-            targets = new[user] - seen[user]
+            targets = new[user] - seen.get(user, set())
             hit = np.isin(top, list(targets))
             recall.append(hit.sum() / len(targets))
             gains = hit / np.log2(np.arange(2, len(top) + 2))
@@ -222,7 +224,10 @@ def test_extra_models_are_reported_beside_the_candidate(world, tmp_path):
     got = evaluate(world, world["good"]["model"], tmp_path / "root", tmp_path,
                    extra={"id_only": str(world["worse"]["model"])})  # fmt: skip
     models = got["metrics"]["models"]
-    assert set(models) == {CANDIDATE, MOST_POPULAR, "id_only"}
+    assert set(models) - set(PEERS) == {CANDIDATE, "id_only"}
+    assert MOST_POPULAR in models and set(models) & set(PEERS) == set(PEERS) - set(
+        got["metrics"]["peers"]["unavailable"]
+    )
     assert models["id_only"]["users"] == models[CANDIDATE]["users"]
     cold = got["metrics"]["slices"]["activity=cold"]["models"]
     assert set(cold) == set(models)

@@ -17,6 +17,8 @@ from components.train.towers import (
     QueryTower,
     SharedEmbeddings,
     Vocabularies,
+    masked_mean,
+    pooled_lookup,
 )
 from schemas import features as fs
 from schemas.contract import SWITCHABLE, Side
@@ -149,3 +151,20 @@ def test_a_feature_of_a_modality_switched_off_reaches_no_tower(modality):
         for feature in fs.features(side, modality):
             changed = batch | {n: other[n] for n in _inputs_of(feature)}
             np.testing.assert_array_equal(tower(batch), tower(changed), err_msg=feature.name)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_sparse_pooled_lookup_equals_the_masked_mean_and_its_gradient(weighted):
+    tf.keras.utils.set_random_seed(3)
+    table = tf.keras.layers.Embedding(7, 4)
+    ids = tf.constant([[1, 2, 2, 0], [0, 0, 0, 0], [6, 0, 3, 1]], tf.int64)  # repeats, empty row
+    weights = tf.constant([[1.0, 2.0, 0.5, 9.0], [1.0] * 4, [0.1, 3.0, 1.0, 1.0]])
+    w = weights if weighted else None
+    with tf.GradientTape(persistent=True) as tape:
+        dense = masked_mean(table(ids), ids, w)
+        sparse = pooled_lookup(table, ids, w)
+        losses = [tf.reduce_sum(tf.square(x) * tf.range(1.0, 5.0)) for x in (dense, sparse)]
+    np.testing.assert_allclose(sparse.numpy(), dense.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.any(sparse.numpy()[1])  # a row of padding pools to zeros
+    grads = [tf.convert_to_tensor(tape.gradient(x, table.embeddings)) for x in losses]
+    np.testing.assert_allclose(grads[1].numpy(), grads[0].numpy(), rtol=1e-5, atol=1e-6)
