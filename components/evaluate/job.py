@@ -336,9 +336,13 @@ def run(
         comparison = judge.compare(scores, config, version or "?")
     infra = _infra(model_dir, all_requests, catalog, config) if CANDIDATE in ranked else None
     peer_names = list(peer_rankings.ranked)
-    against = judge.against_peers(
-        scores, peer_names, tuple(dict.fromkeys((*PEER_REPORTED, *config.compared))), config
-    )
+    reported = tuple(dict.fromkeys((*PEER_REPORTED, *config.compared)))
+    against = judge.against_peers(scores, peer_names, reported, config)
+    extras_against = {
+        name: judge.against_peers(scores, peer_names, reported, config, model=name)
+        for name in sorted(extra_models or {})
+        if name in scores.models
+    }
     blessing = judge.decide(
         scores,
         config,
@@ -368,7 +372,7 @@ def run(
                 n: o.head_problem for n, o in outcomes.items() if o.head_problem is not None
             },
         },
-        peers=judge.peers_doc(peer_rankings, against, config),
+        peers=judge.peers_doc(peer_rankings, against, config, extras_against),
         ablation=judge.ablation_doc(
             scores,
             variant_ranked,

@@ -114,18 +114,23 @@ def compare(scores: Scores, config: EvaluateConfig, version: str) -> Comparison:
 
 
 def against_peers(
-    scores: Scores, peer_names: Sequence[str], metrics: Sequence[str], config: EvaluateConfig
+    scores: Scores,
+    peer_names: Sequence[str],
+    metrics: Sequence[str],
+    config: EvaluateConfig,
+    *,
+    model: str = CANDIDATE,
 ) -> dict[str, tuple[str, Interval]]:
-    """Per metric: the strongest peer and the paired interval of candidate minus it."""
+    """Per metric: the strongest peer and the paired interval of ``model`` minus it."""
     present = [p for p in peer_names if p in scores.models]
-    users = len(scores.per_user.get(CANDIDATE, {}).get(metrics[0], ())) if metrics else 0
-    if CANDIDATE not in scores.models or not present or not users:
+    users = len(scores.per_user.get(model, {}).get(metrics[0], ())) if metrics else 0
+    if model not in scores.models or not present or not users:
         return {}
     out = {}
     for metric in metrics:
         best = strongest_peer({p: scores.models[p] for p in present}, metric)
         (interval,) = paired_intervals(
-            scores.per_user[CANDIDATE],
+            scores.per_user[model],
             scores.per_user[best],
             (metric,),
             resamples=config.bootstrap_resamples,
@@ -140,11 +145,13 @@ def peers_doc(
     rankings: peers.PeerRankings,
     against: Mapping[str, tuple[str, Interval]],
     config: EvaluateConfig,
+    extras: Mapping[str, Mapping[str, tuple[str, Interval]]] | None = None,
 ) -> dict:
     """The peers section of the metrics: settings, strongest peer per metric, intervals.
 
     Each peer's setting is the one chosen on validation; per metric, the strongest peer and
-    the paired interval of candidate minus it.
+    the paired interval of candidate minus it (``strongest``), and the same for each extra
+    model (``extras_vs_strongest``: other seeds, the ID-only model; reported, never gated).
     """
     return {
         "rule": (
@@ -162,6 +169,13 @@ def peers_doc(
         "strongest": {
             metric: {"peer": best, "candidate_minus_peer": interval.as_dict()}
             for metric, (best, interval) in against.items()
+        },
+        "extras_vs_strongest": {
+            name: {
+                metric: {"peer": best, "model_minus_peer": interval.as_dict()}
+                for metric, (best, interval) in rows.items()
+            }
+            for name, rows in (extras or {}).items()
         },
     }
 

@@ -373,10 +373,13 @@ class Clock:
         return round(time.perf_counter() - self._start, 1)
 
 
-def peer_summary(metrics: Mapping, names: Sequence[str], *, candidate: str = FULL) -> dict:
-    """The peers of one evaluate run (``candidate`` named as evaluate_cli renamed it).
+def peer_summary(
+    metrics: Mapping, names: Sequence[str], *, candidate: str = FULL, first: bool = True
+) -> dict:
+    """The peers of one evaluate run, as seen by one model (``candidate``: evaluate_cli's name).
 
-    ``ratio`` is the candidate's figure over the strongest peer's, per metric.
+    ``first``: the model is evaluate's candidate (``peers.strongest``), else an extra model
+    (``peers.extras_vs_strongest``). ``ratio`` is the model's figure over the strongest peer's.
     """
     peers = metrics["peers"]
     models = metrics["models"]
@@ -390,15 +393,16 @@ def peer_summary(metrics: Mapping, names: Sequence[str], *, candidate: str = FUL
         "unavailable": peers["unavailable"],
         "strongest": {},
     }
-    candidate = metrics["models"][candidate]
-    for metric, row in peers["strongest"].items():
+    rows = peers["strongest"] if first else peers["extras_vs_strongest"].get(candidate, {})
+    mine = models[candidate]
+    for metric, row in rows.items():
         best = models[row["peer"]][metric]
-        ci = row["candidate_minus_peer"]
+        ci = row["candidate_minus_peer" if first else "model_minus_peer"]
         out["strongest"][metric] = {
             "peer": row["peer"],
             "peer_value": round(best, 4),
-            "candidate_value": round(candidate.get(metric, float("nan")), 4),
-            "ratio": round(candidate.get(metric, float("nan")) / best, 3) if best else None,
+            "candidate_value": round(mine[metric], 4),
+            "ratio": round(mine[metric] / best, 3) if best else None,
             "candidate_minus_peer": round(ci["mean"], 4),
             "ci95": [round(ci["low"], 4), round(ci["high"], 4)],
         }

@@ -198,20 +198,16 @@ def test_real_data_vs_peers(tmp_path, bench_record, run_measured, adapter, folde
         run_measured, examples, graph, tmp_path / "models", seconds,
         plan=plan, epochs=EPOCHS, flags=flags,
     )  # fmt: skip
-    # One evaluate run per seed, the full model as the candidate (peers tuned on validation,
-    # the paired CI of candidate minus the strongest peer); the first also ranks ID-only.
-    per_seed, first = {}, None
-    for seed, name in full.items():
-        chosen = {name: models[name]}
-        if first is None:
-            chosen[quality.ID_ONLY] = models[quality.ID_ONLY]
-        metrics = quality.evaluate_cli(
-            run_measured, data, examples, chosen, tmp_path / f"evaluation_{seed}", seconds,
-            candidate=name,
-        )  # fmt: skip
-        seconds[f"evaluate_{seed}"] = seconds.pop("evaluate_cli")
-        per_seed[seed] = quality.peer_summary(metrics, PEER_METRICS, candidate=name)
-        first = first or metrics
+    # One evaluate run: the first seed's full model is the candidate, the other seeds and ID-only
+    # are extras; each gets the paired CI against the strongest peer (peers tuned on validation).
+    first = quality.evaluate_cli(
+        run_measured, data, examples, models, tmp_path / "evaluation", seconds,
+        candidate=full[SEEDS[0]],
+    )  # fmt: skip
+    per_seed = {
+        seed: quality.peer_summary(first, PEER_METRICS, candidate=name, first=seed == SEEDS[0])
+        for seed, name in full.items()
+    }
     # Content's worth: full (first seed) minus ID-only, per user, paired.
     users, scores = quality.per_user_scores(
         data, examples, {n: models[n] for n in (full[SEEDS[0]], quality.ID_ONLY)}, ks=DEFAULT_KS

@@ -53,13 +53,14 @@ def test_a_row_left_out_of_a_batch_stays_put_under_lazy_adam_but_not_adam():
     np.testing.assert_array_equal(lazy_table[3:], adam[3:])
 
 
-def test_tables_below_the_row_threshold_get_adam_s_update_exactly():
+def test_tables_below_the_row_threshold_get_adam_s_update():
     batches = [[0, 1, 2]] * 3 + [[0, 1]] * 3
 
     small = train_table(lambda **kw: LazyAdam(lazy_min_rows=7, **kw), batches, rows=6)
     adam = train_table(tf.keras.optimizers.Adam, batches, rows=6)
 
-    np.testing.assert_array_equal(small, adam)
+    # The same update; the sparse gradient is densified first, so rounding may differ.
+    np.testing.assert_allclose(small, adam, rtol=1e-6, atol=1e-7)
     config = make_optimizer(0.01, lazy_min_rows=500_000).get_config()
     assert config["lazy_min_rows"] == 500_000
 
