@@ -33,25 +33,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.bench)
 
 
+def _git(*args: str, timeout: float) -> str:
+    """``git args...`` in the repo: its stripped output."""
+    done = subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True, timeout=timeout
+    )
+    return done.stdout.strip()
+
+
 def git_commit() -> str:
     """Short sha of HEAD (``unknown`` outside a checkout), ``+dirty`` with local changes."""
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
+        sha = _git("rev-parse", "--short", "HEAD", timeout=10)
+        dirty = _git("status", "--porcelain", "--untracked-files=no", timeout=30)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("+dirty" if dirty else "")
