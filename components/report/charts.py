@@ -38,11 +38,41 @@ def quarantine_matrix(manifest: Mapping) -> QuarantineMatrix:
 
 
 @dataclasses.dataclass(frozen=True)
+class TableQuarantine:
+    """One table's share of the quarantine and its most frequent reason."""
+
+    table: str
+    read: int
+    quarantined: int
+    reason: str | None
+    reason_rows: int
+
+
+def quarantine_breakdown(manifest: Mapping) -> list[TableQuarantine]:
+    """Tables with quarantined rows, most first, each with its dominant reason (ties: by name)."""
+    out = []
+    for name, t in manifest.get("tables", {}).items():
+        quarantined = int(t.get("quarantined", 0))
+        if not quarantined:
+            continue
+        reasons = t.get("by_reason") or {}
+        reason = min(reasons, key=lambda r: (-reasons[r], r)) if reasons else None
+        rows = int(reasons[reason]) if reason else 0
+        out.append(TableQuarantine(name, int(t.get("read", 0)), quarantined, reason, rows))
+    return sorted(out, key=lambda q: (-q.quarantined, q.table))
+
+
+@dataclasses.dataclass(frozen=True)
 class PopularityCurve:
     """Items ranked by interactions: ``counts`` descending and the cumulative share they cover."""
 
     counts: np.ndarray
     cumulative_share: np.ndarray
+
+    @property
+    def interacted(self) -> int:
+        """Items with at least one interaction."""
+        return int((self.counts > 0).sum())
 
     def head_share(self, fraction: float) -> float:
         """Share of interactions on the top ``fraction`` of items (at least one item)."""
@@ -50,6 +80,17 @@ class PopularityCurve:
             return 0.0
         n = max(1, int(np.ceil(fraction * len(self.counts))))
         return float(self.cumulative_share[n - 1])
+
+    def interacted_head_share(self, fraction: float) -> float:
+        """Share of interactions on the top ``fraction`` of the items that have any.
+
+        Over the whole catalog the figure says nothing once fewer than ``fraction`` of the items
+        have an interaction (it is then 100%); over the interacted items it measures the skew.
+        """
+        n = self.interacted
+        if not n:
+            return 0.0
+        return float(self.cumulative_share[max(1, int(np.ceil(fraction * n))) - 1])
 
 
 def popularity_curve(counts: Sequence[int], *, catalog_size: int | None = None) -> PopularityCurve:
@@ -78,11 +119,12 @@ def history_series(history: Mapping[str, Sequence[float]]) -> tuple[list[Series]
     """The trainer's ``history.json`` as ``(losses, metrics)``, train paired with ``val_``.
 
     A curve that is zero at every epoch (e.g. no regularization) is left out; ``total_loss``
-    is left out when it equals ``loss``.
+    is left out when it equals ``loss``; entries that are not numbers per epoch (the
+    ``validation`` ranking metrics, see ``validation_series``) too.
     """
     losses, metrics = [], []
     for name, values in history.items():
-        if name.startswith("val_"):
+        if name.startswith("val_") or not _numbers(values):
             continue
         train = [float(v) for v in values]
         if not any(train):
@@ -93,6 +135,66 @@ def history_series(history: Mapping[str, Sequence[float]]) -> tuple[list[Series]
         series = Series(name, train, None if val is None else [float(v) for v in val])
         (losses if "loss" in name else metrics).append(series)
     return losses, metrics
+
+
+def _numbers(values: object) -> bool:
+    return isinstance(values, Sequence) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
+
+
+# The validation-window metrics drawn per epoch, when the trainer recorded them.
+VALIDATION_METRICS = ("recall@20", "ndcg@20")
+
+
+def validation_series(history: Mapping[str, object]) -> list[Series]:
+    """``history["validation"]`` (one ranking-metric dict per epoch) as validation-only curves."""
+    epochs = history.get("validation")
+    if not isinstance(epochs, Sequence) or not epochs or not isinstance(epochs[0], Mapping):
+        return []
+    return [
+        Series(m, [], [float(e.get(m, np.nan)) for e in epochs])
+        for m in VALIDATION_METRICS
+        if any(m in e for e in epochs)
+    ]
+
+
+# Train and validation curves farther apart than this factor get an axis each.
+OWN_AXIS_RATIO = 3.0
+
+
+def level_ratio(series: Series) -> float | None:
+    """How many times the validation curve's level is the train curve's (medians), or None."""
+    if not series.train or not series.validation:
+        return None
+    train, val = np.median(np.abs(series.train)), np.median(np.abs(series.validation))
+    if train == 0 or val == 0:
+        return None
+    return float(val / train)
+
+
+def needs_own_axis(series: Series) -> bool:
+    """Whether validation and train differ by more than ``OWN_AXIS_RATIO`` either way."""
+    ratio = level_ratio(series)
+    return ratio is not None and max(ratio, 1 / ratio) > OWN_AXIS_RATIO
+
+
+def label_tiers(positions: Sequence[float], *, span: float, min_gap: float = 0.12) -> list[int]:
+    """A vertical tier per label so that no two labels on one tier are close.
+
+    Labels closer than ``min_gap`` of ``span`` never share a tier (tier 0 is the top line;
+    ``positions`` in any order).
+    """
+    order = sorted(range(len(positions)), key=lambda i: positions[i])
+    tiers = [0] * len(positions)
+    last_at: dict[int, float] = {}
+    for i in order:
+        tier = 0
+        while tier in last_at and positions[i] - last_at[tier] < min_gap * span:
+            tier += 1
+        tiers[i] = tier
+        last_at[tier] = positions[i]
+    return tiers
 
 
 def daily_counts(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
