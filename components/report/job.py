@@ -44,6 +44,8 @@ from schemas.tables import (
     CATEGORY,
     DST_USER,
     IMAGE_BYTES,
+    IMAGE_EMBEDDING,
+    IMAGE_URI,
     ITEM_ID,
     PRICE,
     QUERY,
@@ -398,6 +400,18 @@ def run(
     return text
 
 
+def _image_counts(items: pa.Table) -> dict[str, int]:
+    """Catalog items with image bytes, with an image embedding, and with only an image URL."""
+    has_bytes = pc.is_valid(items[IMAGE_BYTES])
+    has_embedding = pc.is_valid(items[IMAGE_EMBEDDING])
+    uri_only = pc.and_(pc.is_valid(items[IMAGE_URI]), pc.invert(pc.or_(has_bytes, has_embedding)))
+    return {
+        "bytes": pc.sum(has_bytes.cast(pa.int64())).as_py() or 0,
+        "embedding": pc.sum(has_embedding.cast(pa.int64())).as_py() or 0,
+        "uri": pc.sum(uri_only.cast(pa.int64())).as_py() or 0,
+    }
+
+
 def _best_epoch(train_manifest: Mapping) -> int | None:
     """The epoch count the trainer chose on the validation window, when it chose one."""
     chosen = train_manifest.get("selection")
@@ -451,6 +465,7 @@ def _render_html(
         charts=train_uris,
         validation=validation,
         best_epoch=best_epoch,
+        images=_image_counts(items),
     )
     ks = evaluation.protocol.get("ks", [10, 20, 50, 100])
     recall = plots.metrics_chart(evaluation.models, metric="recall", ks=ks)

@@ -243,6 +243,7 @@ def training_section(
     charts: Mapping[str, str],
     validation: Sequence[Series] = (),
     best_epoch: int | None = None,
+    images: Mapping[str, int] | None = None,
 ) -> tuple[str, int]:
     """Loss and metric curves per epoch, training time and set-up.
 
@@ -254,6 +255,7 @@ def training_section(
             ``validation`` data URIs.
         validation: Validation-window ranking metrics per epoch (``charts.validation_series``).
         best_epoch: The epoch count chosen on them, when the trainer chose one.
+        images: Catalog items with image ``bytes``, an ``embedding``, or only a ``uri``.
     """
     config = train.get("config", {})
     final = [(f"{s.train[-1]:,.4g}", f"final {s.name}") for s in [*losses, *metrics] if s.train]
@@ -291,7 +293,7 @@ def training_section(
             chart(charts["validation"], "validation metrics per epoch"),
         ]
     facts = [
-        ["modalities", esc(", ".join(config.get("modalities", [])) or "none (ID only)")],
+        ["modalities", _modalities(config.get("modalities", []), images)],
         [
             "embedding dim / batch / learning rate",
             esc(
@@ -359,6 +361,25 @@ def _peers(evaluation: MetricsDocument, names: Sequence[str]) -> str:
             ),
         ]
     return "".join(out)
+
+
+def _modalities(names: Sequence[str], images: Mapping[str, int] | None) -> str:
+    """The trained modalities, saying when the image one has nothing to learn from."""
+    text = esc(", ".join(names) or "none (ID only)")
+    if "image" not in names or images is None:
+        return text
+    if images.get("bytes", 0) + images.get("embedding", 0) == 0:
+        uri = images.get("uri", 0)
+        only = (
+            f"; {uri:,} items have only an image URL, which the pipeline does not fetch"
+            if uri
+            else ""
+        )
+        text += (
+            '<br><span class="warn">image: no catalog item has image bytes or an image '
+            f"embedding, so the image tower sees only blanks{esc(only)}</span>"
+        )
+    return text
 
 
 def _metric_rows(

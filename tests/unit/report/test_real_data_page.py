@@ -293,3 +293,15 @@ def test_text_columns_dominated_by_one_value_or_markup_are_flagged_on_the_page()
     )
     assert "Text columns to check" in body
     assert "items.title: dominated by one value (93.0% of filled rows: &#x27;&lt;span" in body
+
+
+def test_set_up_says_when_the_image_modality_has_nothing_to_learn_from():
+    config = {"config": {"modalities": ["behavior", "image", "text"]}}
+    images = {"bytes": 0, "embedding": 0, "uri": 660}
+    body, _ = training_section(losses=[], metrics=[], train=config, charts={"losses": PNG},
+                               images=images)  # fmt: skip
+    assert "no catalog item has image bytes or an image embedding" in body
+    assert "660 items have only an image URL, which the pipeline does not fetch" in body
+    body, _ = training_section(losses=[], metrics=[], train=config, charts={"losses": PNG},
+                               images={"bytes": 100, "embedding": 0, "uri": 0})  # fmt: skip
+    assert "sees only blanks" not in body
