@@ -179,21 +179,29 @@ def needs_own_axis(series: Series) -> bool:
     return ratio is not None and max(ratio, 1 / ratio) > OWN_AXIS_RATIO
 
 
-def label_tiers(positions: Sequence[float], *, span: float, min_gap: float = 0.12) -> list[int]:
-    """A vertical tier per label so that no two labels on one tier are close.
+def label_tiers(
+    positions: Sequence[float], *, span: float, widths: Sequence[float] | None = None
+) -> list[int]:
+    """A vertical tier per label so that no two labels on one tier overlap.
 
-    Labels closer than ``min_gap`` of ``span`` never share a tier (tier 0 is the top line;
-    ``positions`` in any order).
+    Args:
+        positions: Where each label starts (any order, any unit).
+        span: The axis length in that unit.
+        widths: Each label's width as a share of ``span`` (default 0.12 each).
+
+    Returns:
+        Per label its tier, 0 the top line.
     """
+    widths = widths if widths is not None else [0.12] * len(positions)
     order = sorted(range(len(positions)), key=lambda i: positions[i])
     tiers = [0] * len(positions)
-    last_at: dict[int, float] = {}
+    ends: dict[int, float] = {}  # tier -> where its last label ends
     for i in order:
         tier = 0
-        while tier in last_at and positions[i] - last_at[tier] < min_gap * span:
+        while tier in ends and positions[i] < ends[tier]:
             tier += 1
         tiers[i] = tier
-        last_at[tier] = positions[i]
+        ends[tier] = positions[i] + widths[i] * span
     return tiers
 
 

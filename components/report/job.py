@@ -118,7 +118,11 @@ def _data_charts(manifest: Mapping, events: Mapping[str, pa.Table], items: pa.Ta
         [t[TS].cast(pa.int64()).to_numpy().astype("datetime64[us]") for t in events.values()]
     )
     days, per_day = charts.daily_counts(stamps)
-    cutoffs = {"train end": manifest.get("train_end", ""), "eval end": manifest.get("eval_end", "")}
+    cutoffs = {
+        "validation start": manifest.get("validation_start") or "",
+        "train end": manifest.get("train_end", ""),
+        "eval end": manifest.get("eval_end", ""),
+    }
     uris = {
         "quarantine": plots.quarantine_chart(charts.quarantine_matrix(manifest)),
         "timeline": plots.timeline_chart(days, per_day, cutoffs),

@@ -23,6 +23,7 @@ from components.report.charts import (
 
 DPI = 100
 SUPPRESSED_COLOR = "#bbbbbb"
+CUTOFF_COLORS = ("#2ca02c", "#d62728", "#ff7f0e", "#9467bd")
 plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
 
 
@@ -113,21 +114,25 @@ def timeline_figure(days: np.ndarray, counts: np.ndarray, cutoffs: Mapping[str, 
     ax.plot(days, counts, drawstyle="steps-mid", color="#3182bd", linewidth=0.8)
     marks = [
         (label, np.datetime64(when[:19], "s"), color)
-        for (label, when), color in zip(cutoffs.items(), ("#d62728", "#ff7f0e"), strict=False)
+        for (label, when), color in zip(cutoffs.items(), CUTOFF_COLORS, strict=False)
         if when
     ]
     if marks:
         left, right = ax.get_xlim()  # matplotlib date units: days
         xs = [float(x.astype("datetime64[s]").astype(np.int64)) / 86_400 for _, x, _ in marks]
-        tiers = label_tiers(xs, span=max(right - left, 1e-9))
+        texts = [f" {label} {str(x)[:10]}" for label, x, _ in marks]
+        # About 1.1% of this axis' width per character at font size 8.
+        tiers = label_tiers(
+            xs, span=max(right - left, 1e-9), widths=[0.011 * len(t) for t in texts]
+        )
         top = ax.get_ylim()[1]
         ax.set_ylim(top=top * (1 + 0.12 * max(tiers)))
-        for (label, x, color), tier in zip(marks, tiers, strict=True):
+        for (_, x, color), text, tier in zip(marks, texts, tiers, strict=True):
             ax.axvline(x, color=color, linestyle="--", linewidth=1.2)
             ax.text(
                 x,
                 1 - 0.1 * tier,
-                f" {label} {str(x)[:10]}",
+                text,
                 transform=ax.get_xaxis_transform(),
                 color=color,
                 fontsize=8,

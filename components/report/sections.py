@@ -112,7 +112,10 @@ def data_section(
         chart(charts["quarantine"], "quarantine by reason"),
     ]
     rows = []
+    empty = [name for name, t in qt.items() if not (t.get("rows") or {}).get("valid", 1)]
     for name, t in qt.items():
+        if name in empty:
+            continue
         diversity = t.get("diversity", {})
         for column, c in t.get("completeness", {}).items():
             d = diversity.get(column, {})
@@ -147,6 +150,11 @@ def data_section(
             rows,
             numeric=(2, 3, 4),
         ),
+        (
+            f'<p class="muted">Tables with no valid row (not listed): {esc(", ".join(empty))}.</p>'
+            if empty
+            else ""
+        ),
     ]
     ranges = []
     for name, t in qt.items():
@@ -154,7 +162,9 @@ def data_section(
             ranges.append([esc(name), esc(column), esc(r.get("min", "-")), esc(r.get("max", "-"))])
     out += [
         "<h3>Time range and split cut-offs</h3>",
-        f"<p>Train window before <b>{esc(manifest.get('train_end', '?'))}</b>, eval window "
+        f"<p>Train window before <b>{esc(manifest.get('train_end', '?'))}</b> (its last part, "
+        f"from <b>{esc(manifest.get('validation_start') or '?')}</b>, is the validation window "
+        "that chooses epochs and peer settings), eval window "
         f"before <b>{esc(manifest.get('eval_end', '?'))}</b>, test after it "
         f"(cut-offs from {esc(manifest.get('cutoffs_source', '?'))}).</p>",
         chart(charts["timeline"], "events per day with cut-offs"),
@@ -216,8 +226,13 @@ def _quarantine_headline(manifest: Mapping, *, read: int, quarantined: int) -> s
         )
         items.append(
             f"<li><b>{esc(q.table)}</b>: {num(q.quarantined)} of its {num(q.read)} rows "
-            f"({_share(q.quarantined / q.read if q.read else 0)}), "
-            f"{_share(q.quarantined / quarantined)} of all quarantined{reason}</li>"
+            f"({_share(q.quarantined / q.read if q.read else 0)})"
+            + (
+                f", {_share(q.quarantined / quarantined)} of all quarantined"
+                if len(parts) > 1
+                else ""
+            )
+            + f"{reason}</li>"
         )
     return (
         f"<p>{_share(quarantined / read if read else 0)} of all rows read were quarantined; "
@@ -676,6 +691,8 @@ def users_section(
             price = f"{esc(p.price_band)} ({p.median_price:,.2f})"
         elif priced_items == 0:
             price = '<span class="muted">n/a: no catalog item has a price</span>'
+        elif not p.median_events:
+            price = '<span class="muted">n/a: these users have no train-window events</span>'
         else:
             price = '<span class="muted">n/a: no item these users touched has a price</span>'
 

@@ -41,13 +41,17 @@ def test_quarantine_legend_is_not_drawn_over_the_bars():
 
 def test_cutoff_labels_close_together_on_a_long_axis_do_not_overlap():
     days = np.arange(np.datetime64("2012-01-01"), np.datetime64("2018-08-22"))
-    cutoffs = {"train end": "2017-10-19T00:00:00+00:00", "eval end": "2017-11-02T00:00:00+00:00"}
+    cutoffs = {
+        "validation start": "2017-04-01T00:00:00+00:00",
+        "train end": "2017-10-19T00:00:00+00:00",
+        "eval end": "2017-11-02T00:00:00+00:00",
+    }
     fig = plots.timeline_figure(days, np.ones(len(days)), cutoffs)
-    labels = [t for t in fig.axes[0].texts if "end" in t.get_text()]
-    assert len(labels) == 2
-    first, second = (_extent(fig, t) for t in labels)
-    assert not first.overlaps(second)
+    labels = [_extent(fig, t) for t in fig.axes[0].texts]
+    assert len(labels) == 3
+    assert not any(a.overlaps(b) for i, a in enumerate(labels) for b in labels[i + 1 :])
     assert charts.label_tiers([0.0, 1.0, 50.0], span=100.0) == [0, 1, 0]
+    assert charts.label_tiers([0.0, 30.0], span=100.0, widths=[0.4, 0.1]) == [0, 1]
 
 
 def test_items_never_interacted_are_not_drawn_on_the_log_axis():
