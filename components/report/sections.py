@@ -216,7 +216,7 @@ def _quarantine_headline(manifest: Mapping, *, read: int, quarantined: int) -> s
         return ""
     items = []
     for q in parts:
-        meaning = REASON_MEANING.get(q.reason, "") if q.reason in set(Reason) else ""
+        meaning = REASON_MEANING.get(q.reason, "")
         reason = (
             f"; mostly <b>{esc(q.reason)}</b> ({num(q.reason_rows)}"
             + (f": {esc(meaning)}" if meaning else "")
