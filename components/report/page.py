@@ -6,7 +6,13 @@ from collections.abc import Mapping, Sequence
 
 from components.evaluate.documents import BlessingDocument, MetricsDocument
 from components.report.charts import quarantine_breakdown
-from components.report.verdicts import STATUS_MARK, peers_rows, push_note, reason_status
+from components.report.verdicts import (
+    STATUS_MARK,
+    peers_rows,
+    push_note,
+    reason_status,
+    trained_epochs,
+)
 
 HEADLINE_KS = (10, 20, 50, 100)
 PEER_METRICS = ("recall@20", "ndcg@20", "recall@50", "ndcg@50")
@@ -113,11 +119,12 @@ def render_markdown_extras(*, train: Mapping, personas: Sequence, k: int) -> str
     """
     out = [""]
     if train:
+        epochs, how = trained_epochs(train)
         out += [
             "## Training",
             "",
-            f"{train.get('examples', 0):,} examples, {train.get('config', {}).get('epochs', '?')} "
-            f"epochs, {train.get('train_seconds', 0):.1f} s fit, final loss "
+            f"{train.get('examples', 0):,} examples, {epochs} epochs ({how}), "
+            f"{train.get('train_seconds', 0):.1f} s fit, final loss "
             f"{train.get('final_loss', float('nan')):.4g}.",
             "",
         ]

@@ -26,6 +26,7 @@ from components.report.verdicts import (
     peers_rows,
     push_note,
     reason_status,
+    trained_epochs,
     worse_than_base_rate,
 )
 
@@ -250,6 +251,11 @@ def text_flags(quality: Mapping) -> list[str]:
     ]
 
 
+def _epochs_kpi(train: Mapping) -> tuple[str, str]:
+    ran, how = trained_epochs(train)
+    return num(ran), f"epochs ({how})"
+
+
 def training_section(
     *,
     losses: Sequence[Series],
@@ -280,7 +286,7 @@ def training_section(
                 (f"{train.get('train_seconds', 0):,.1f} s", "training time (fit)"),
                 (f"{train.get('total_seconds', 0):,.1f} s", "whole train step"),
                 (num(train.get("examples")), "training examples"),
-                (num(config.get("epochs")), "epochs"),
+                _epochs_kpi(train),
                 *final[:3],
             ]
         ),

@@ -1,7 +1,8 @@
-"""What the report says about the run's verdicts, as plain text (shared by page and sections).
+"""What the report says about the run's outcomes, as plain text (shared by page and sections).
 
 Which gate checks passed, what the page can know of the push, the peers table and the
-candidate-minus-strongest-peer intervals, and whether a ranking head beats the base rate.
+candidate-minus-strongest-peer intervals, whether a ranking head beats the base rate, and how
+many epochs the final fit ran.
 """
 
 from __future__ import annotations
@@ -132,3 +133,12 @@ def peer_summary_lines(evaluation: MetricsDocument) -> list[str]:
     for name, why in (doc.get("unavailable") or {}).items():
         lines.append(f"  peer {name} skipped: {why}")
     return lines
+
+
+def trained_epochs(train: Mapping) -> tuple[object, str]:
+    """``(epochs the final fit ran, how they were set)`` from the trainer's manifest."""
+    configured = (train.get("config") or {}).get("epochs")
+    ran = train.get("epochs", configured)
+    if train.get("selection") and ran != configured:
+        return ran, f"chosen on validation, of {configured} tried"
+    return ran, "configured"

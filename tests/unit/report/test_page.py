@@ -40,6 +40,6 @@ def test_extras_list_training_and_personas_with_small_clusters_marked():
         ],
         k=10,
     )
-    assert "1,200 examples, 3 epochs, 12.5 s fit, final loss 2." in text
+    assert "1,200 examples, 3 epochs (configured), 12.5 s fit, final loss 2." in text
     assert "| 0 | 40 | toys, games | heavy | low |" in text
     assert "| 1 | suppressed (<10 users) |" in text
