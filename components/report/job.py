@@ -132,13 +132,19 @@ def _data_charts(manifest: Mapping, events: Mapping[str, pa.Table], items: pa.Ta
 
 
 class ItemLookup(dict):
-    """item id -> (title, thumbnail data URI or None), thumbnails encoded on first use."""
+    """item id -> (title, thumbnail data URI or None), thumbnails encoded on first use.
+
+    An item without a title (all of Ciao's) is named by its category, in brackets.
+    """
 
     def __init__(self, items: pa.Table, *, size: int) -> None:
         super().__init__()
         self._raw = {
-            row[ITEM_ID]: (row[TITLE] or "", row[IMAGE_BYTES])
-            for row in items.select([ITEM_ID, TITLE, IMAGE_BYTES]).to_pylist()
+            row[ITEM_ID]: (
+                row[TITLE] or (f"[{row[CATEGORY]}]" if row[CATEGORY] else ""),
+                row[IMAGE_BYTES],
+            )
+            for row in items.select([ITEM_ID, TITLE, CATEGORY, IMAGE_BYTES]).to_pylist()
         }
         self._size = size
 

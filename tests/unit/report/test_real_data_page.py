@@ -316,3 +316,19 @@ def test_epochs_are_the_ones_the_final_fit_ran():
     assert verdicts.trained_epochs(train) == (2, "chosen on validation, of 3 tried")
     body, _ = training_section(losses=[], metrics=[], train=train, charts={"losses": PNG})
     assert "<b>2</b><span>epochs (chosen on validation, of 3 tried)</span>" in body
+
+
+def test_an_item_without_a_title_is_named_by_its_category():
+    import pyarrow as pa
+
+    from components.report.job import ItemLookup
+    from schemas import ITEMS
+
+    schema = ITEMS.arrow_schema()
+    rows = {"item_id": ["1", "2", "3"], "title": [None, "Mug", None],
+            "category": ["Books", "Kitchen", None]}  # fmt: skip
+    items = pa.table(
+        {f.name: pa.array(rows.get(f.name, [None] * 3), f.type) for f in schema}, schema=schema
+    )
+    lookup = ItemLookup(items, size=40)
+    assert [lookup[i][0] for i in ("1", "2", "3")] == ["[Books]", "Mug", ""]
