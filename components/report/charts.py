@@ -119,12 +119,13 @@ def history_series(history: Mapping[str, Sequence[float]]) -> tuple[list[Series]
     """The trainer's ``history.json`` as ``(losses, metrics)``, train paired with ``val_``.
 
     A curve that is zero at every epoch (e.g. no regularization) is left out; ``total_loss``
-    is left out when it equals ``loss``; entries that are not numbers per epoch (the
-    ``validation`` ranking metrics, see ``validation_series``) too.
+    is left out when it equals ``loss``; the validation-window ranking metrics
+    (``validation_<metric>``, see ``validation_series``) and entries that are not one number
+    per epoch too.
     """
     losses, metrics = [], []
     for name, values in history.items():
-        if name.startswith("val_") or not _numbers(values):
+        if name.startswith(("val_", VALIDATION_PREFIX)) or not _numbers(values):
             continue
         train = [float(v) for v in values]
         if not any(train):
@@ -143,20 +144,30 @@ def _numbers(values: object) -> bool:
     )
 
 
-# The validation-window metrics drawn per epoch, when the trainer recorded them.
+# The validation-window metrics drawn per epoch, when the trainer recorded them: as
+# ``validation_<metric>`` curves (one number per epoch of the selection fit), or, from trainers
+# before 2026-12-02, as one ``validation`` list of metric dicts.
 VALIDATION_METRICS = ("recall@20", "ndcg@20")
+VALIDATION_PREFIX = "validation_"
 
 
 def validation_series(history: Mapping[str, object]) -> list[Series]:
-    """``history["validation"]`` (one ranking-metric dict per epoch) as validation-only curves."""
+    """The validation-window ranking metrics per epoch as validation-only curves."""
+    curves = {
+        name[len(VALIDATION_PREFIX) :]: [float(v) for v in values]
+        for name, values in history.items()
+        if name.startswith(VALIDATION_PREFIX) and _numbers(values) and values
+    }
     epochs = history.get("validation")
-    if not isinstance(epochs, Sequence) or not epochs or not isinstance(epochs[0], Mapping):
-        return []
-    return [
-        Series(m, [], [float(e.get(m, np.nan)) for e in epochs])
-        for m in VALIDATION_METRICS
-        if any(m in e for e in epochs)
-    ]
+    if not curves and isinstance(epochs, Sequence) and epochs and isinstance(epochs[0], Mapping):
+        curves = {
+            m: [float(e.get(m, np.nan)) for e in epochs]
+            for m in VALIDATION_METRICS
+            if any(m in e for e in epochs)
+        }
+    shown = [m for m in VALIDATION_METRICS if m in curves]
+    shown += [m for m in curves if m not in shown]
+    return [Series(m, [], curves[m]) for m in shown]
 
 
 # Train and validation curves farther apart than this factor get an axis each.

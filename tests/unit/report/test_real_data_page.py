@@ -115,6 +115,17 @@ def test_history_with_validation_ranking_metrics_is_read_not_crashed_on():
         ("recall@20", [0.30, 0.32]),
         ("ndcg@20", [0.16, 0.19]),
     ]
+    # Today's layout: one number per epoch, the selection fit's curves under validation_<metric>
+    # (three epochs tried, two run in the final fit).
+    history = {"loss": [5.0, 4.7], "validation_ndcg@20": [0.16, 0.19, 0.18],
+               "validation_recall@20": [0.30, 0.32, 0.31]}  # fmt: skip
+    losses, metrics = charts.history_series(history)
+    assert [s.name for s in losses] == ["loss"] and metrics == []
+    validation = charts.validation_series(history)
+    assert [(s.name, s.validation) for s in validation] == [
+        ("recall@20", [0.30, 0.32, 0.31]),
+        ("ndcg@20", [0.16, 0.19, 0.18]),
+    ]
 
 
 def _interval(mean, low, high, users=50):
