@@ -139,6 +139,6 @@ def trained_epochs(train: Mapping) -> tuple[object, str]:
     """``(epochs the final fit ran, how they were set)`` from the trainer's manifest."""
     configured = (train.get("config") or {}).get("epochs")
     ran = train.get("epochs", configured)
-    if train.get("selection") and ran != configured:
+    if train.get("selection"):
         return ran, f"chosen on validation, of {configured} tried"
     return ran, "configured"

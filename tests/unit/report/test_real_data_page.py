@@ -325,6 +325,7 @@ def test_set_up_says_when_the_image_modality_has_nothing_to_learn_from():
 def test_epochs_are_the_ones_the_final_fit_ran():
     train = {"epochs": 2, "config": {"epochs": 3}, "selection": {"best_epoch": 2}}
     assert verdicts.trained_epochs(train) == (2, "chosen on validation, of 3 tried")
+    assert verdicts.trained_epochs({"epochs": 3, "config": {"epochs": 3}}) == (3, "configured")
     body, _ = training_section(losses=[], metrics=[], train=train, charts={"losses": PNG})
     assert "<b>2</b><span>epochs (chosen on validation, of 3 tried)</span>" in body
 
