@@ -8,6 +8,7 @@ from components.evaluate.documents import BlessingDocument, MetricsDocument
 from components.report.charts import quarantine_breakdown
 from components.report.verdicts import (
     STATUS_MARK,
+    extras_rows,
     peers_rows,
     push_note,
     reason_status,
@@ -105,6 +106,13 @@ def _peers_markdown(metrics: MetricsDocument) -> list[str]:
         out += ["", "Candidate minus the strongest peer (paired bootstrap):", ""]
         out += _table(
             ["metric", "strongest peer", "difference", "interval", "users", "reading"], differences
+        )
+    extras = extras_rows(metrics)
+    if extras:
+        out += ["", "Other models minus the strongest peer (reported, not gated):", ""]
+        out += _table(
+            ["model", "metric", "strongest peer", "difference", "interval", "users", "reading"],
+            extras,
         )
     return out
 

@@ -23,6 +23,7 @@ from components.report.personas import Persona, TopValues
 from components.report.privacy import Suppressed, count_suppressed, suppress_counts
 from components.report.verdicts import (
     STATUS_MARK,
+    extras_rows,
     peers_rows,
     push_note,
     reason_status,
@@ -379,6 +380,16 @@ def _peers(evaluation: MetricsDocument, names: Sequence[str]) -> str:
                 ["metric", "strongest peer", "difference", "interval", "users", "reading"],
                 [[esc(c) for c in row] for row in differences],
                 numeric=(2, 4),
+            ),
+        ]
+    extras = extras_rows(evaluation)
+    if extras:
+        out += [
+            "<p>Other models minus the strongest peer (reported, not gated):</p>",
+            table(
+                ["model", "metric", "strongest peer", "difference", "interval", "users", "reading"],
+                [[esc(c) for c in row] for row in extras],
+                numeric=(3, 5),
             ),
         ]
     return "".join(out)

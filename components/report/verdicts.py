@@ -105,6 +105,30 @@ def peers_rows(
     return rows, differences
 
 
+def extras_rows(evaluation: MetricsDocument) -> list[list[str]]:
+    """Other models (ID-only, seeds) minus the strongest peer, as evaluate reports them.
+
+    Returns:
+        Per model and metric ``[model, metric, peer, difference, interval, users, verdict]``.
+    """
+    rows = []
+    for model, metrics in ((evaluation.peers or {}).get("extras_vs_strongest") or {}).items():
+        for metric, v in metrics.items():
+            i = v.get("model_minus_peer") or {}
+            rows.append(
+                [
+                    model,
+                    metric,
+                    str(v.get("peer")),
+                    f"{i.get('mean', 0):+.4f}",
+                    f"[{i.get('low', 0):+.4f}, {i.get('high', 0):+.4f}]",
+                    f"{i.get('users', 0):,}",
+                    describe_difference(i).replace("candidate", model),
+                ]
+            )
+    return rows
+
+
 def _setting(setting: Mapping | None) -> str:
     if setting is None:
         return "-"

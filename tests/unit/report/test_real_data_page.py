@@ -259,6 +259,8 @@ PEERS = {
         "ease": {"setting": None, "tried": [], "problem": "catalog of 90,000 items > 20,000"},
     },
     "unavailable": {"ease": "catalog of 90,000 items > 20,000"},
+    "extras_vs_strongest": {"id_only": {"recall@20": {"peer": "item_knn", "model_minus_peer": {
+        "mean": -0.07, "low": -0.12, "high": -0.02, "confidence": 0.95, "users": 93}}}},
     "strongest": {
         "recall@20": {"peer": "item_knn", "candidate_minus_peer": {
             "mean": -0.0593, "low": -0.1188, "high": -0.0022, "confidence": 0.95, "users": 93}},
@@ -295,6 +297,9 @@ def test_peers_and_the_interval_against_the_strongest_appear_in_page_markdown_an
         "| item_knn | neighbours=100 | 0.4568 | 0.2671 | strongest on recall@20, ndcg@20 |" in text
     )
     assert "| recall@20 | item_knn | -0.0593 | [-0.1188, -0.0022] | 93 | candidate worse |" in text
+    extra = "| id_only | recall@20 | item_knn | -0.0700 | [-0.1200, -0.0200] | 93 | id_only worse |"
+    assert extra in text
+    assert "Other models minus the strongest peer (reported, not gated)" in body
     lines = verdicts.peer_summary_lines(_peer_metrics())
     assert "  recall@20  vs item_knn       -0.0593 [-0.1188, -0.0022] candidate worse" in lines
     assert "  peer ease skipped: catalog of 90,000 items > 20,000" in lines
