@@ -27,6 +27,7 @@ from components.ingest import component as ingest_component
 from components.ingest import privacy
 from components.push import component as push_component
 from components.report import component as report_component
+from components.report.verdicts import peer_summary_lines
 from components.train import component as train_component
 from components.train.config import TrainConfig
 from components.transform import component as transform_component
@@ -324,6 +325,7 @@ def summarize_local_run(pipeline_root: str) -> str:
         for model, values in metrics.models.items():
             figures = ", ".join(f"{k} {values[k]:.4f}" for k in HEADLINE_METRICS)
             lines.append(f"  {model:<13} {figures}")
+        lines += peer_summary_lines(metrics)
     blessing = read_blessing(os.path.join(run, "evaluate", "blessing"))
     lines.append(f"gate: {'BLESSED' if blessing.blessed else 'NOT blessed'}")
     lines += [f"  - {reason}" for reason in blessing.reasons]

@@ -1,7 +1,9 @@
 """Data-quality report: completeness, validity, consistency, uniqueness, diversity, time range.
 
+For text columns also what a fill rate hides: one value everywhere, or markup instead of text.
 Streaming: ``TableQuality.add`` sees one canonical batch of valid rows at a time and keeps only
-per-column counters and value counts (bounded by the number of distinct ids / categories).
+per-column counters and value counts (bounded by the number of distinct ids / categories, and
+by ``TEXT_TOP_KEPT`` for text).
 The figures are pure functions (``gini``, ``entropy_bits``, ``activity_histogram``) so tests can
 check them on hand-worked numbers.
 """
@@ -25,6 +27,17 @@ ACTIVITY_EDGES = (1, 2, 5, 10, 20, 50, 100)
 TOP_VALUES = 5
 # Merge buffered per-batch value counts when they hold more rows than this.
 COMPACT_ROWS = 1_000_000
+# A text column is flagged when one value fills more than this share of its non-null rows, or
+# markup more than this share (issue #16: a title "filled 99.7%" was one unclosed tag on 93% of
+# a catalog's items).
+DOMINANT_SHARE = 0.5
+MARKUP_SHARE = 0.05
+# Text columns keep counts of this many most frequent values between batches (bounded memory
+# for free text; a kept count is a lower bound once more distinct values were seen).
+TEXT_TOP_KEPT = 10_000
+# A tag (closed or cut off before its ">"), a comment or a character reference: the test of
+# ``sources.markup.MARKUP``, written here too so ingest does not import the source adapters.
+MARKUP = r"</?[A-Za-z][A-Za-z0-9-]*(?:[\s/>]|$)|<!--|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);"
 
 
 def gini(counts: np.ndarray) -> float:
@@ -65,10 +78,17 @@ def activity_histogram(counts: np.ndarray, *, zero: int = 0) -> dict[str, int]:
 
 
 class ValueCounts:
-    """Streaming value -> count over batches (pyarrow group-by merges the partial counts)."""
+    """Streaming value -> count over batches (pyarrow group-by merges the partial counts).
 
-    def __init__(self, value_type: pa.DataType) -> None:
+    Args:
+        value_type: The values' Arrow type.
+        keep: When set, only the ``keep`` most frequent values survive a merge (their counts
+            are then lower bounds); None keeps every value.
+    """
+
+    def __init__(self, value_type: pa.DataType, *, keep: int | None = None) -> None:
         self._type = value_type
+        self._keep = keep
         self._parts: list[pa.Table] = []
         self._buffered = 0
 
@@ -92,8 +112,44 @@ class ValueCounts:
                 pa.table({"value": pa.array([], self._type), "count": pa.array([], pa.int64())})
             ]
         merged = pa.concat_tables(self._parts).group_by("value").aggregate([("count", "sum")])
-        self._parts = [merged.rename_columns(["value", "count"])]
+        merged = merged.rename_columns(["value", "count"])
+        if self._keep is not None and merged.num_rows > self._keep:
+            merged = merged.sort_by([("count", "descending")]).slice(0, self._keep)
+        self._parts = [merged]
         self._buffered = merged.num_rows
+
+
+def text_figures(
+    *, rows: int, top_value: str | None, top_count: int, markup_rows: int
+) -> dict[str, object]:
+    """What a text column's fill rate hides, with a flag per problem.
+
+    Args:
+        rows: Non-null rows of the column.
+        top_value: Its most frequent value (None when there is none).
+        top_count: Rows holding it.
+        markup_rows: Rows holding markup (``MARKUP``).
+
+    Returns:
+        ``{"rows", "top_value", "top_share", "markup_rows", "markup_share", "flags"}``; flags
+        name each problem in words: ``dominated by one value (93.0%: ...)``, ``markup in 12.0%``.
+    """
+    top_share = top_count / rows if rows else 0.0
+    markup_share = markup_rows / rows if rows else 0.0
+    flags = []
+    if rows > 1 and top_share > DOMINANT_SHARE:
+        shown = top_value if len(top_value or "") <= 60 else f"{top_value[:59]}\u2026"
+        flags.append(f"dominated by one value ({top_share:.1%} of filled rows: {shown!r})")
+    if markup_share > MARKUP_SHARE:
+        flags.append(f"markup (HTML tags or entities) in {markup_share:.1%} of filled rows")
+    return {
+        "rows": rows,
+        "top_value": top_value,
+        "top_share": round(top_share, 6),
+        "markup_rows": markup_rows,
+        "markup_share": round(markup_share, 6),
+        "flags": flags,
+    }
 
 
 class TableQuality:
@@ -106,6 +162,12 @@ class TableQuality:
         self.values = {
             c.name: ValueCounts(c.type) for c in table.columns if c.role in DISTINCT_ROLES
         }
+        self.texts = {
+            c.name: ValueCounts(c.type, keep=TEXT_TOP_KEPT)
+            for c in table.columns
+            if c.role is Role.TEXT
+        }
+        self.markup = collections.Counter[str]()
         self.time_min: dict[str, int] = {}
         self.time_max: dict[str, int] = {}
 
@@ -117,6 +179,12 @@ class TableQuality:
             self.nulls[col.name] += arr.null_count
             if col.name in self.values:
                 self.values[col.name].add(arr.combine_chunks())
+            if col.name in self.texts:
+                filled = pc.drop_null(arr.combine_chunks())
+                self.texts[col.name].add(filled)
+                self.markup[col.name] += (
+                    pc.sum(pc.match_substring_regex(filled, MARKUP).cast(pa.int64())).as_py() or 0
+                )
             if col.role is Role.TIMESTAMP and arr.null_count < len(arr):
                 lo, hi = pc.min_max(arr.cast(pa.int64())).values()
                 name = col.name
@@ -160,6 +228,16 @@ class TableQuality:
                     )
                 }
             diversity[name] = entry
+        text = {}
+        for name, counter in self.texts.items():
+            counts = counter.table().sort_by([("count", "descending"), ("value", "ascending")])
+            top = counts.slice(0, 1).to_pylist()
+            text[name] = text_figures(
+                rows=self.rows - self.nulls[name],
+                top_value=top[0]["value"] if top else None,
+                top_count=top[0]["count"] if top else 0,
+                markup_rows=self.markup[name],
+            )
         return {
             "rows": {"read": read, "valid": self.rows, "quarantined": read - self.rows},
             "completeness": {
@@ -176,6 +254,7 @@ class TableQuality:
                 "duplicates": by_reason.get(Reason.DUPLICATE.value, 0),
             },
             "diversity": diversity,
+            "text": text,
             "time_range": {
                 name: {"min": _iso(self.time_min[name]), "max": _iso(self.time_max[name])}
                 for name in self.time_min
@@ -251,6 +330,9 @@ def render_markdown(report: dict) -> str:
                 f"| {col} | {c['null_rate']:.2%} | {d.get('distinct', '')} | "
                 f"{d.get('entropy_bits', '')} |"
             )
+        for col, figures in t.get("text", {}).items():
+            for flag in figures["flags"]:
+                out.append(f"\n**text `{col}`: {flag}**")
         if t["validity"]:
             out += ["", "| reason | rows |", "|---|---:|"]
             out += [f"| {r} | {n:,} |" for r, n in t["validity"].items()]

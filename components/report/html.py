@@ -56,6 +56,10 @@ font-size:9px;text-align:center;line-height:48px}
 .m-id{background:#555} .m-profile{background:#1f77b4} .m-text{background:#2ca02c}
 .m-image{background:#9467bd} .m-behavior{background:#ff7f0e} .m-relation{background:#d62728}
 .m-none{background:#aaa}
+ul.gate{list-style:none;padding-left:8px}
+.gate .mark{display:inline-block;width:62px;font-weight:700}
+.g-pass .mark{color:#2e7d32} .g-fail .mark{color:#c62828} .g-note .mark{color:#889}
+.warn{color:#8a4b00}
 """
 
 

@@ -44,6 +44,8 @@ from schemas.tables import (
     CATEGORY,
     DST_USER,
     IMAGE_BYTES,
+    IMAGE_EMBEDDING,
+    IMAGE_URI,
     ITEM_ID,
     PRICE,
     QUERY,
@@ -116,7 +118,11 @@ def _data_charts(manifest: Mapping, events: Mapping[str, pa.Table], items: pa.Ta
         [t[TS].cast(pa.int64()).to_numpy().astype("datetime64[us]") for t in events.values()]
     )
     days, per_day = charts.daily_counts(stamps)
-    cutoffs = {"train end": manifest.get("train_end", ""), "eval end": manifest.get("eval_end", "")}
+    cutoffs = {
+        "validation start": manifest.get("validation_start") or "",
+        "train end": manifest.get("train_end", ""),
+        "eval end": manifest.get("eval_end", ""),
+    }
     uris = {
         "quarantine": plots.quarantine_chart(charts.quarantine_matrix(manifest)),
         "timeline": plots.timeline_chart(days, per_day, cutoffs),
@@ -126,13 +132,19 @@ def _data_charts(manifest: Mapping, events: Mapping[str, pa.Table], items: pa.Ta
 
 
 class ItemLookup(dict):
-    """item id -> (title, thumbnail data URI or None), thumbnails encoded on first use."""
+    """item id -> (title, thumbnail data URI or None), thumbnails encoded on first use.
+
+    An item without a title (all of Ciao's) is named by its category, in brackets.
+    """
 
     def __init__(self, items: pa.Table, *, size: int) -> None:
         super().__init__()
         self._raw = {
-            row[ITEM_ID]: (row[TITLE] or "", row[IMAGE_BYTES])
-            for row in items.select([ITEM_ID, TITLE, IMAGE_BYTES]).to_pylist()
+            row[ITEM_ID]: (
+                row[TITLE] or (f"[{row[CATEGORY]}]" if row[CATEGORY] else ""),
+                row[IMAGE_BYTES],
+            )
+            for row in items.select([ITEM_ID, TITLE, CATEGORY, IMAGE_BYTES]).to_pylist()
         }
         self._size = size
 
@@ -239,6 +251,24 @@ def _recommendation_cards(
     return cards, gap
 
 
+def score_note(gap: float) -> str:
+    """What the page says of its scores against the serving model's (``gap``: largest diff)."""
+    note = (
+        "Items the user interacted with before the cut-off are not recommended again (as in "
+        "evaluation). "
+    )
+    if gap <= SCORE_TOLERANCE:
+        return note + (
+            "Scores recomputed from the query and candidate embedding signatures match the "
+            f"serving index's within {gap:.2g}."
+        )
+    return note + (
+        "The score shown is query . candidate embedding; the served ranking adds terms the "
+        f"embeddings do not carry (largest difference here {gap:.3g}), so the order can differ "
+        "from the scores shown, and the drops explain the embedding part of the score only."
+    )
+
+
 def _model_sections(
     *,
     model_dir: str,
@@ -285,7 +315,12 @@ def _model_sections(
         k=k,
     )
     users_html, users_hidden = sections.users_section(
-        found, map_uri=map_uri, users=len(users), explained=clustering.explained, k=k
+        found,
+        map_uri=map_uri,
+        users=len(users),
+        explained=clustering.explained,
+        k=k,
+        priced_items=len(catalog_prices),
     )
     sample = personas.sample_users(
         clusters_of, shown, per_cluster=config.users_per_cluster, seed=config.seed
@@ -316,12 +351,7 @@ def _model_sections(
         ),
         config=config,
     )
-    recs_html, _ = sections.recommendations_section(
-        cards,
-        note="Items the user interacted with before the cut-off are not recommended again (as "
-        "in evaluation). Scores recomputed from the query and candidate embedding signatures "
-        f"match the serving index's within {gap:.2g}.",
-    )
+    recs_html, _ = sections.recommendations_section(cards, note=score_note(gap))
     return {"users": users_html, "recommendations": recs_html}, {"users": users_hidden}, found
 
 
@@ -371,12 +401,33 @@ def run(
             blessing=blessing,
             train_manifest=train_manifest,
             config=config,
+            pushed_version=pushed_version,
         )
         _write(html_path, page)
         logger.info("report page written path=%s bytes=%d", html_path, len(page))
     text += render_markdown_extras(train=train_manifest, personas=found, k=config.k_anonymity)
     _write(out_path, text)
     return text
+
+
+def _image_counts(items: pa.Table) -> dict[str, int]:
+    """Catalog items with image bytes, with an image embedding, and with only an image URL."""
+    has_bytes = pc.is_valid(items[IMAGE_BYTES])
+    has_embedding = pc.is_valid(items[IMAGE_EMBEDDING])
+    uri_only = pc.and_(pc.is_valid(items[IMAGE_URI]), pc.invert(pc.or_(has_bytes, has_embedding)))
+    return {
+        "bytes": pc.sum(has_bytes.cast(pa.int64())).as_py() or 0,
+        "embedding": pc.sum(has_embedding.cast(pa.int64())).as_py() or 0,
+        "uri": pc.sum(uri_only.cast(pa.int64())).as_py() or 0,
+    }
+
+
+def _best_epoch(train_manifest: Mapping) -> int | None:
+    """The epoch count the trainer chose on the validation window, when it chose one."""
+    chosen = train_manifest.get("selection")
+    if isinstance(chosen, Mapping) and isinstance(chosen.get("best_epoch"), int):
+        return chosen["best_epoch"]
+    return None
 
 
 def _write(path: str, text: str) -> None:
@@ -395,6 +446,7 @@ def _render_html(
     blessing: BlessingDocument,
     train_manifest: Mapping,
     config: ReportConfig,
+    pushed_version: str | None = None,
 ) -> tuple[str, list[personas.Persona]]:
     k = config.k_anonymity
     quality = _read_json(os.path.join(data_dir, layout.QUALITY_JSON), required=False)
@@ -407,16 +459,28 @@ def _render_html(
     )
     history = _read_json(train_outputs.history_path(model_dir), required=False)
     losses, metrics = charts.history_series(history)
+    validation = charts.validation_series(history)
+    best_epoch = _best_epoch(train_manifest)
     train_uris = {"losses": plots.history_chart(losses, title="loss per epoch")}
     if metrics:
         train_uris["metrics"] = plots.history_chart(metrics, title="metrics per epoch")
+    if validation:
+        train_uris["validation"] = plots.history_chart(
+            validation, title="validation window, per epoch", mark_epoch=best_epoch
+        )
     body["training"], _ = sections.training_section(
-        losses=losses, metrics=metrics, train=train_manifest, charts=train_uris
+        losses=losses,
+        metrics=metrics,
+        train=train_manifest,
+        charts=train_uris,
+        validation=validation,
+        best_epoch=best_epoch,
+        images=_image_counts(items),
     )
     ks = evaluation.protocol.get("ks", [10, 20, 50, 100])
     recall = plots.metrics_chart(evaluation.models, metric="recall", ks=ks)
     body["quality"], hidden["quality (slices)"] = sections.quality_section(
-        evaluation, blessing, charts={"recall": recall}, k=k
+        evaluation, blessing, charts={"recall": recall}, k=k, pushed_version=pushed_version
     )
     facts = _user_facts(data_dir, events[layout.TRAIN], items)
     model_body, model_hidden, found = _model_sections(

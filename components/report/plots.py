@@ -13,10 +13,17 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 
-from components.report.charts import PopularityCurve, QuarantineMatrix, Series
+from components.report.charts import (
+    PopularityCurve,
+    QuarantineMatrix,
+    Series,
+    label_tiers,
+    needs_own_axis,
+)
 
 DPI = 100
 SUPPRESSED_COLOR = "#bbbbbb"
+CUTOFF_COLORS = ("#2ca02c", "#d62728", "#ff7f0e", "#9467bd")
 plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
 
 
@@ -30,6 +37,11 @@ def to_data_uri(fig: plt.Figure) -> str:
 
 def quarantine_chart(matrix: QuarantineMatrix) -> str:
     """Horizontal stacked bars: quarantined rows per table, one colour per reason."""
+    return to_data_uri(quarantine_figure(matrix))
+
+
+def quarantine_figure(matrix: QuarantineMatrix) -> plt.Figure:
+    """The quarantine chart; the legend sits right of the axes, never over a bar."""
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * max(3, len(matrix.tables)) + 0.8))
     left = np.zeros(len(matrix.tables))
     colors = plt.get_cmap("tab10")
@@ -41,19 +53,45 @@ def quarantine_chart(matrix: QuarantineMatrix) -> str:
         ax.text(total, i, f" {int(total):,}", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("quarantined rows")
+    if len(left) and left.max() > 0:
+        ax.set_xlim(0, left.max() * 1.18)  # room for the totals printed after each bar
     if matrix.reasons:
-        ax.legend(fontsize=7, loc="lower right", frameon=False)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     else:
         ax.set_title("no row quarantined")
-    return to_data_uri(fig)
+    return fig
 
 
 def popularity_chart(curve: PopularityCurve) -> str:
     """Interactions per item by rank (log scale) and the cumulative share of interactions."""
+    return to_data_uri(popularity_figure(curve))
+
+
+def popularity_figure(curve: PopularityCurve) -> plt.Figure:
+    """The popularity chart, with never-interacted items shaded and counted, not plotted.
+
+    Only items with an interaction go on the log axis (it has no place for zero).
+    """
     fig, ax = plt.subplots(figsize=(6.5, 3))
     ranks = np.arange(1, len(curve.counts) + 1)
-    ax.plot(ranks, np.maximum(curve.counts, 0.8), color="#1f77b4")
-    ax.set_yscale("log")
+    touched = curve.interacted
+    if touched:
+        ax.plot(ranks[:touched], curve.counts[:touched], color="#1f77b4")
+        ax.set_yscale("log")
+    ax.set_xlim(0, max(len(ranks), 1) + 0.5)
+    untouched = len(curve.counts) - touched
+    if untouched:
+        ax.axvspan(touched + 0.5, len(ranks) + 0.5, color="#eeeeee", zorder=0)
+        ax.text(
+            (touched + len(ranks)) / 2,
+            0.5,
+            f"{untouched:,} items\nwith no train\ninteraction",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="#555555",
+        )
     ax.set_xlabel("item rank (most interacted first)")
     ax.set_ylabel("train-window interactions", color="#1f77b4")
     share = ax.twinx()
@@ -61,40 +99,96 @@ def popularity_chart(curve: PopularityCurve) -> str:
     share.set_ylim(0, 101)
     share.set_ylabel("cumulative share (%)", color="#d62728")
     share.spines["right"].set_visible(True)
-    return to_data_uri(fig)
+    return fig
 
 
 def timeline_chart(days: np.ndarray, counts: np.ndarray, cutoffs: Mapping[str, str]) -> str:
     """Events per day with the split cut-offs as vertical lines."""
+    return to_data_uri(timeline_figure(days, counts, cutoffs))
+
+
+def timeline_figure(days: np.ndarray, counts: np.ndarray, cutoffs: Mapping[str, str]) -> plt.Figure:
+    """The timeline; cut-off labels close together go on separate lines (``label_tiers``)."""
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     ax.fill_between(days, counts, step="mid", color="#9ecae1")
     ax.plot(days, counts, drawstyle="steps-mid", color="#3182bd", linewidth=0.8)
-    for (label, when), color in zip(cutoffs.items(), ("#d62728", "#ff7f0e"), strict=False):
-        if when:
-            x = np.datetime64(when[:19], "s")
+    marks = [
+        (label, np.datetime64(when[:19], "s"), color)
+        for (label, when), color in zip(cutoffs.items(), CUTOFF_COLORS, strict=False)
+        if when
+    ]
+    if marks:
+        left, right = ax.get_xlim()  # matplotlib date units: days
+        xs = [float(x.astype("datetime64[s]").astype(np.int64)) / 86_400 for _, x, _ in marks]
+        texts = [f" {label} {str(x)[:10]}" for label, x, _ in marks]
+        # About 1.1% of this axis' width per character at font size 8.
+        tiers = label_tiers(
+            xs, span=max(right - left, 1e-9), widths=[0.011 * len(t) for t in texts]
+        )
+        top = ax.get_ylim()[1]
+        ax.set_ylim(top=top * (1 + 0.12 * max(tiers)))
+        for (_, x, color), text, tier in zip(marks, texts, tiers, strict=True):
             ax.axvline(x, color=color, linestyle="--", linewidth=1.2)
-            ax.text(x, ax.get_ylim()[1] * 0.95, f" {label}", color=color, fontsize=8, va="top")
+            ax.text(
+                x,
+                1 - 0.1 * tier,
+                text,
+                transform=ax.get_xaxis_transform(),
+                color=color,
+                fontsize=8,
+                va="top",
+                bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1},
+            )
     ax.set_ylabel("events per day")
     fig.autofmt_xdate()
-    return to_data_uri(fig)
+    return fig
 
 
-def history_chart(series: Sequence[Series], *, title: str) -> str:
+def history_chart(series: Sequence[Series], *, title: str, mark_epoch: int | None = None) -> str:
     """One panel per curve: train (solid) and validation (dashed) by epoch."""
+    return to_data_uri(history_figure(series, title=title, mark_epoch=mark_epoch))
+
+
+def history_figure(
+    series: Sequence[Series], *, title: str, mark_epoch: int | None = None
+) -> plt.Figure:
+    """The per-epoch panels; ``mark_epoch`` is drawn as a dotted line.
+
+    Validation gets its own (right) axis when its level is more than ``charts.OWN_AXIS_RATIO``
+    times off the train curve's.
+    """
     n = max(1, len(series))
     fig, axes = plt.subplots(1, n, figsize=(min(3.2 * n, 9.5), 2.6), squeeze=False)
     for ax, s in zip(axes[0], series, strict=False):
-        epochs = np.arange(1, len(s.train) + 1)
-        ax.plot(epochs, s.train, marker="o", label="train")
+        length = max(len(s.train), len(s.validation or []))
+        epochs = np.arange(1, length + 1)
+        lines = []
+        if s.train:
+            lines += ax.plot(epochs[: len(s.train)], s.train, marker="o", label="train")
         if s.validation:
-            ax.plot(epochs, s.validation, marker="o", linestyle="--", label="validation")
+            own = needs_own_axis(s)
+            target = ax.twinx() if own else ax
+            if own:
+                target.spines["right"].set_visible(True)
+                target.set_ylabel("validation (own axis)", fontsize=7, color="#ff7f0e")
+                ax.set_ylabel("train", fontsize=7, color="#1f77b4")
+            lines += target.plot(
+                epochs[: len(s.validation)],
+                s.validation,
+                marker="o",
+                linestyle="--",
+                color="#ff7f0e",
+                label="validation (right axis)" if own else "validation",
+            )
+        if mark_epoch is not None and 1 <= mark_epoch <= length:
+            ax.axvline(mark_epoch, color="#888888", linewidth=0.8, linestyle=":")
         ax.set_title(s.name, fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_xticks(epochs)
-        ax.legend(fontsize=7, frameon=False)
+        ax.legend(handles=lines, fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return to_data_uri(fig)
+    return fig
 
 
 def metrics_chart(

@@ -9,17 +9,47 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from components.evaluate.documents import BlessingDocument, MetricsDocument
-from components.report.charts import PopularityCurve, Series
+from components.evaluate.documents import CANDIDATE, BlessingDocument, MetricsDocument
+from components.ingest.reasons import Reason
+from components.report.charts import (
+    PopularityCurve,
+    Series,
+    level_ratio,
+    needs_own_axis,
+    quarantine_breakdown,
+)
 from components.report.html import chart, esc, item_tile, kpis, modality_badge, num, table
 from components.report.personas import Persona, TopValues
 from components.report.privacy import Suppressed, count_suppressed, suppress_counts
+from components.report.verdicts import (
+    STATUS_MARK,
+    extras_rows,
+    peers_rows,
+    push_note,
+    reason_status,
+    trained_epochs,
+    worse_than_base_rate,
+)
 
 HEADLINE = ("recall@10", "recall@20", "recall@50", "recall@100", "ndcg@10", "ndcg@20", "ndcg@50")
 TAIL = ("mrr", "hit_rate@10", "coverage@50")
 SLICE_METRICS = ("recall@20", "recall@50", "ndcg@20")
 # Tables whose diversity counts are users (profile attributes): k-anonymity applies there.
 USER_TABLES = ("users",)
+# What each quarantine reason means, for the headline's breakdown.
+REASON_MEANING = {
+    Reason.MALFORMED: "the row could not be parsed",
+    Reason.MISSING_REQUIRED: "a required field is empty",
+    Reason.BAD_TYPE: "a value of the wrong type",
+    Reason.BAD_VALUE: "a value outside the allowed ones",
+    Reason.OUT_OF_RANGE: "a value outside its bounds",
+    Reason.TOO_LONG: "a value longer than allowed",
+    Reason.CORRUPT_IMAGE: "image bytes that do not decode",
+    Reason.FUTURE_TIMESTAMP: "a timestamp after the run",
+    Reason.UNKNOWN_USER: "it names a user who is not in the users table",
+    Reason.UNKNOWN_ITEM: "it names an item that is not in the catalog",
+    Reason.DUPLICATE: "a repeat of an earlier row",
+}
 
 
 def _share(x: float) -> str:
@@ -72,6 +102,7 @@ def data_section(
                 esc(splits or "-"),
             ]
         )
+    out.append(_quarantine_headline(manifest, read=read, quarantined=quarantined))
     out += [
         "<h3>Rows per table</h3>",
         table(["table", "read", "valid", "quarantined", "splits"], rows, numeric=(1, 2, 3)),
@@ -83,7 +114,10 @@ def data_section(
         chart(charts["quarantine"], "quarantine by reason"),
     ]
     rows = []
+    empty = [name for name, t in qt.items() if not (t.get("rows") or {}).get("valid", 1)]
     for name, t in qt.items():
+        if name in empty:
+            continue
         diversity = t.get("diversity", {})
         for column, c in t.get("completeness", {}).items():
             d = diversity.get(column, {})
@@ -91,7 +125,8 @@ def data_section(
             if name in USER_TABLES:
                 top = suppress_counts(top, k=k)
                 suppressed += count_suppressed(top)
-            shown = ", ".join(f"{_short(str(v))} ({num(n)})" for v, n in top.items())
+            labels = short_labels([str(v) for v in top])
+            shown = ", ".join(f"{_short(str(v), labels)} ({num(n)})" for v, n in top.items())
             entropy = d.get("entropy_bits")
             rows.append(
                 [
@@ -103,12 +138,24 @@ def data_section(
                     shown or "-",
                 ]
             )
+    flags = text_flags(quality)
     out += [
         "<h3>Completeness and diversity</h3>",
+        (
+            '<p class="warn">Text columns to check (a fill rate alone does not show these):</p>'
+            "<ul>" + "".join(f"<li>{esc(f)}</li>" for f in flags) + "</ul>"
+            if flags
+            else ""
+        ),
         table(
             ["table", "column", "filled", "distinct", "entropy (bits)", "most frequent"],
             rows,
             numeric=(2, 3, 4),
+        ),
+        (
+            f'<p class="muted">Tables with no valid row (not listed): {esc(", ".join(empty))}.</p>'
+            if empty
+            else ""
         ),
     ]
     ranges = []
@@ -117,24 +164,36 @@ def data_section(
             ranges.append([esc(name), esc(column), esc(r.get("min", "-")), esc(r.get("max", "-"))])
     out += [
         "<h3>Time range and split cut-offs</h3>",
-        f"<p>Train window before <b>{esc(manifest.get('train_end', '?'))}</b>, eval window "
+        f"<p>Train window before <b>{esc(manifest.get('train_end', '?'))}</b> (its last part, "
+        f"from <b>{esc(manifest.get('validation_start') or '?')}</b>, is the validation window "
+        "that chooses epochs and peer settings), eval window "
         f"before <b>{esc(manifest.get('eval_end', '?'))}</b>, test after it "
         f"(cut-offs from {esc(manifest.get('cutoffs_source', '?'))}).</p>",
         chart(charts["timeline"], "events per day with cut-offs"),
         table(["table", "column", "first", "last"], ranges),
     ]
     interactions = qt.get("events", {}).get("interactions", {})
-    touched = int((popularity.counts > 0).sum())
+    touched, catalog = popularity.interacted, len(popularity.counts)
     out += [
         "<h3>Item popularity</h3>",
         kpis(
             [
-                (_share(popularity.head_share(0.01)), "of interactions on the top 1% of items"),
-                (_share(popularity.head_share(0.1)), "on the top 10%"),
-                (f"{touched:,} / {len(popularity.counts):,}", "items with a train interaction"),
+                (
+                    _share(popularity.interacted_head_share(0.01)),
+                    "of interactions on the top 1% of interacted items",
+                ),
+                (_share(popularity.interacted_head_share(0.1)), "on their top 10%"),
+                (
+                    f"{touched:,} / {catalog:,}",
+                    "items with a train interaction "
+                    f"({_share(touched / catalog if catalog else 0)})",
+                ),
                 (num(interactions.get("item_popularity_gini"), 2), "Gini of item popularity"),
             ]
         ),
+        '<p class="muted">Shares are over the items with at least one train interaction: over '
+        "the whole catalog they would read 100% as soon as fewer than 10% of its items are "
+        "interacted with.</p>",
         chart(charts["popularity"], "item popularity curve"),
     ]
     histogram = interactions.get("user_activity_histogram")
@@ -152,12 +211,61 @@ def data_section(
     return "".join(out), suppressed
 
 
+def _quarantine_headline(manifest: Mapping, *, read: int, quarantined: int) -> str:
+    """The quarantined share broken down by table, each with its dominant reason."""
+    parts = quarantine_breakdown(manifest)
+    if not parts:
+        return ""
+    items = []
+    for q in parts:
+        meaning = REASON_MEANING.get(q.reason, "")
+        reason = (
+            f"; mostly <b>{esc(q.reason)}</b> ({num(q.reason_rows)}"
+            + (f": {esc(meaning)}" if meaning else "")
+            + ")"
+            if q.reason
+            else ""
+        )
+        items.append(
+            f"<li><b>{esc(q.table)}</b>: {num(q.quarantined)} of its {num(q.read)} rows "
+            f"({_share(q.quarantined / q.read if q.read else 0)})"
+            + (
+                f", {_share(q.quarantined / quarantined)} of all quarantined"
+                if len(parts) > 1
+                else ""
+            )
+            + f"{reason}</li>"
+        )
+    return (
+        f"<p>{_share(quarantined / read if read else 0)} of all rows read were quarantined; "
+        "by table:</p><ul>" + "".join(items) + "</ul>"
+    )
+
+
+def text_flags(quality: Mapping) -> list[str]:
+    """``table.column: flag`` for every flagged text column of ``quality.json``."""
+    return [
+        f"{name}.{column}: {flag}"
+        for name, t in quality.get("tables", {}).items()
+        for column, figures in (t.get("text") or {}).items()
+        for flag in figures.get("flags", [])
+    ]
+
+
+def _epochs_kpi(train: Mapping) -> tuple[str, str]:
+    ran, how = trained_epochs(train)
+    return num(ran), f"epochs ({how})"
+
+
 def training_section(
     *,
     losses: Sequence[Series],
     metrics: Sequence[Series],
     train: Mapping,
     charts: Mapping[str, str],
+    validation: Sequence[Series] = (),
+    best_epoch: int | None = None,
+    images: Mapping[str, int] | None = None,
 ) -> tuple[str, int]:
     """Loss and metric curves per epoch, training time and set-up.
 
@@ -165,7 +273,11 @@ def training_section(
         losses: Loss curves (``charts.history_series``).
         metrics: Metric curves (``charts.history_series``).
         train: The trainer's ``manifest.json``.
-        charts: ``losses`` and (when there are metrics) ``metrics`` data URIs.
+        charts: ``losses`` and (when there are metrics / validation curves) ``metrics`` and
+            ``validation`` data URIs.
+        validation: Validation-window ranking metrics per epoch (``charts.validation_series``).
+        best_epoch: The epoch count chosen on them, when the trainer chose one.
+        images: Catalog items with image ``bytes``, an ``embedding``, or only a ``uri``.
     """
     config = train.get("config", {})
     final = [(f"{s.train[-1]:,.4g}", f"final {s.name}") for s in [*losses, *metrics] if s.train]
@@ -175,16 +287,35 @@ def training_section(
                 (f"{train.get('train_seconds', 0):,.1f} s", "training time (fit)"),
                 (f"{train.get('total_seconds', 0):,.1f} s", "whole train step"),
                 (num(train.get("examples")), "training examples"),
-                (num(config.get("epochs")), "epochs"),
+                _epochs_kpi(train),
                 *final[:3],
             ]
         ),
         chart(charts["losses"], "loss curves"),
     ]
+    for curve in losses:
+        if needs_own_axis(curve):
+            out.append(
+                f'<p class="muted">{esc(curve.name)}: the validation curve is drawn on its own '
+                f"(right) axis: its level is {level_ratio(curve):.1f} times the training "
+                "curve's. The retrieval loss is summed over a batch's examples against "
+                "in-batch negatives, so its level depends on how many examples and "
+                "candidates each batch holds; read each curve's trend, not the gap between "
+                "them.</p>"
+            )
     if "metrics" in charts:
         out.append(chart(charts["metrics"], "metric curves"))
+    if validation and "validation" in charts:
+        chosen = f" The dotted line marks the {best_epoch} epochs chosen." if best_epoch else ""
+        out += [
+            "<h3>Validation window, per epoch</h3>",
+            '<p class="muted">Ranking metrics on the validation window (the end of the train '
+            "window, never the eval window) after each epoch of the selection fit; the final "
+            f"model is refitted on the whole train window for the chosen epoch count.{chosen}</p>",
+            chart(charts["validation"], "validation metrics per epoch"),
+        ]
     facts = [
-        ["modalities", esc(", ".join(config.get("modalities", [])) or "none (ID only)")],
+        ["modalities", _modalities(config.get("modalities", []), images)],
         [
             "embedding dim / batch / learning rate",
             esc(
@@ -201,6 +332,88 @@ def training_section(
     return "".join(out), 0
 
 
+def gate_reasons(reasons: Sequence[str]) -> str:
+    """The gate's reasons as a list, each marked passed, failed or a note."""
+    items = []
+    for reason in reasons:
+        status = reason_status(reason)
+        items.append(
+            f'<li class="g-{status}"><span class="mark">{STATUS_MARK[status]}</span> '
+            f"{esc(reason)}</li>"
+        )
+    return '<ul class="gate">' + "".join(items) + "</ul>"
+
+
+def _peers(evaluation: MetricsDocument, names: Sequence[str]) -> str:
+    doc = evaluation.peers or {}
+    if not doc:
+        return ""
+    metrics = [n for n in names if n in ("recall@20", "ndcg@20", "recall@50", "ndcg@50")]
+    peers, differences = peers_rows(evaluation, metrics)
+    candidate = evaluation.models.get(CANDIDATE, {})
+    confidence = next(
+        (
+            v.get("candidate_minus_peer", {}).get("confidence")
+            for v in (doc.get("strongest") or {}).values()
+        ),
+        None,
+    )
+    out = [
+        "<h3>Peers: the simple recommenders to beat</h3>",
+        f'<p class="muted">{esc(doc.get("rule", ""))}; '
+        f"{num(doc.get('validation_users'))} validation users.</p>",
+        table(
+            ["peer", "setting (chosen on validation)", *metrics, "note"],
+            [
+                ["<b>candidate</b>", "", *(num(candidate.get(m)) for m in metrics), ""],
+                *([esc(c) for c in row] for row in peers),
+            ],
+            numeric=range(2, len(metrics) + 2),
+        ),
+    ]
+    if differences:
+        level = f"{confidence:.0%} " if confidence else ""
+        out += [
+            f"<p>Candidate minus the strongest peer per metric, paired bootstrap over the same "
+            f"users ({level}interval):</p>",
+            table(
+                ["metric", "strongest peer", "difference", "interval", "users", "reading"],
+                [[esc(c) for c in row] for row in differences],
+                numeric=(2, 4),
+            ),
+        ]
+    extras = extras_rows(evaluation)
+    if extras:
+        out += [
+            "<p>Other models minus the strongest peer (reported, not gated):</p>",
+            table(
+                ["model", "metric", "strongest peer", "difference", "interval", "users", "reading"],
+                [[esc(c) for c in row] for row in extras],
+                numeric=(3, 5),
+            ),
+        ]
+    return "".join(out)
+
+
+def _modalities(names: Sequence[str], images: Mapping[str, int] | None) -> str:
+    """The trained modalities, saying when the image one has nothing to learn from."""
+    text = esc(", ".join(names) or "none (ID only)")
+    if "image" not in names or images is None:
+        return text
+    if images.get("bytes", 0) + images.get("embedding", 0) == 0:
+        uri = images.get("uri", 0)
+        only = (
+            f"; {uri:,} items have only an image URL, which the pipeline does not fetch"
+            if uri
+            else ""
+        )
+        text += (
+            '<br><span class="warn">image: no catalog item has image bytes or an image '
+            f"embedding, so the image tower sees only blanks{esc(only)}</span>"
+        )
+    return text
+
+
 def _metric_rows(
     models: Mapping[str, Mapping[str, float]], names: Sequence[str]
 ) -> list[list[str]]:
@@ -213,14 +426,16 @@ def quality_section(
     *,
     charts: Mapping[str, str],
     k: int,
+    pushed_version: str | None = None,
 ) -> tuple[str, int]:
-    """Metrics with baselines, ranking head and ablation when present, slices, gate, comparison.
+    """Metrics with baselines and peers, ranking head and ablation, slices, gate, comparison.
 
     Args:
         evaluation: Evaluate's metrics.
         blessing: Evaluate's blessing.
         charts: ``recall`` data URI.
         k: Fewest users a shown slice may have.
+        pushed_version: The version pushed, when known (the page is written before push).
     """
     suppressed = 0
     blessed = bool(blessing.blessed)
@@ -229,14 +444,15 @@ def quality_section(
         f'<p><span class="verdict {"ok" if blessed else "no"}">{verdict}</span> '
         f"&nbsp;{num(evaluation.eval_users)} users evaluated on a catalog of "
         f"{num(evaluation.catalog_size)} items; model in service: "
-        f"{esc(evaluation.in_service_version or 'none')}.</p>"
+        f"{esc(evaluation.in_service_version or 'none')}. "
+        f"{esc(push_note(blessing, pushed_version))}</p>"
     ]
     if blessing.forced:
         forced = blessing.forced
         out.append(f"<p><b>Forced</b> by {esc(forced.get('by'))}: {esc(forced.get('reason'))}</p>")
     out += [
         "<h3>Gate decision and reasons</h3>",
-        "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in blessing.reasons) + "</ul>",
+        gate_reasons(blessing.reasons),
     ]
     models = evaluation.models
     names = [n for n in (*HEADLINE, *TAIL) if any(n in v for v in models.values())]
@@ -246,6 +462,7 @@ def quality_section(
         f'<p class="muted">{esc(protocol.get("targets", ""))}</p>',
         table(["model", *names], _metric_rows(models, names), numeric=range(1, len(names) + 1)),
         chart(charts["recall"], "recall at K per model"),
+        _peers(evaluation, names),
     ]
     warm = evaluation.models_warm
     # Shown only when some targets are cold items (else it repeats the table above).
@@ -259,7 +476,9 @@ def quality_section(
         out.append(f"<p><b>{esc(name)}</b> could not be evaluated: {esc(why)}</p>")
     out.append(_ranking_head(evaluation.ranking_head))
     out.append(_ablation(evaluation.ablation))
-    slices = evaluation.slices
+    # A slice holding every judged user repeats the headline row: named, not tabled.
+    everyone = [p for p, d in evaluation.slices.items() if d.get("users") == evaluation.eval_users]
+    slices = {p: d for p, d in evaluation.slices.items() if p not in everyone}
     if slices:
         model_names = list(models)
         rows = []
@@ -287,6 +506,11 @@ def quality_section(
             f"{k} users are not shown.</p>",
             table(["slice", "users", *model_names], rows, numeric=(1,)),
         ]
+    if everyone:
+        out.append(
+            f'<p class="muted">Not tabled: {esc(", ".join(everyone))}: each holds every judged '
+            "user, so its figures are the headline's.</p>"
+        )
     out.append(_comparison(evaluation.comparisons, blessing))
     return "".join(out), suppressed
 
@@ -299,13 +523,24 @@ def _ranking_head(doc: Mapping | None) -> str:
     if models:
         fields = ("examples", "positives", "base_rate", "auc", "log_loss", "base_rate_log_loss")
         rows = [
-            [esc(m), *(num(v.get(f)) for f in fields), esc(v.get("note") or "")]
-            for m, v in models.items()
+            [esc(m), *(num(v.get(f)) for f in fields), _head_note(v)] for m, v in models.items()
         ]
         out.append(table(["model", *fields, "note"], rows, numeric=range(1, len(fields) + 1)))
     for name, why in (doc.get("unavailable") or {}).items():
         out.append(f'<p class="muted">{esc(name)}: {esc(why)}</p>')
     return "".join(out) if len(out) > 1 else ""
+
+
+def _head_note(head: Mapping) -> str:
+    note = esc(head.get("note") or "")
+    if worse_than_base_rate(head):
+        flag = (
+            '<b class="warn">\u26a0 worse than predicting the base rate</b> (log loss '
+            f"{head['log_loss']:.3f} &gt; {head['base_rate_log_loss']:.3f}): its scores carry "
+            "no usable conversion signal"
+        )
+        note = f"{flag}{'; ' + note if note else ''}"
+    return note
 
 
 def _ablation(doc: Mapping | None) -> str:
@@ -374,18 +609,59 @@ def _comparison(doc: Mapping | None, blessing: BlessingDocument) -> str:
     return "".join(out)
 
 
-def _short(value: str, limit: int = 48) -> str:
-    """``value`` escaped, cut to ``limit`` characters (the whole value in a tooltip)."""
+LABEL_CHARS = 48
+
+
+def _elide(value: str, limit: int) -> str:
+    """``value`` within ``limit`` characters.
+
+    A category path keeps its first and last levels (``Clothing/\u2026/Tops/T-shirt``), where
+    the levels that tell categories apart are; other text keeps its start.
+    """
     if len(value) <= limit:
+        return value
+    levels = value.split("/")
+    if len(levels) > 2:
+        head, tail = levels[0], []
+        for level in reversed(levels[1:]):
+            if len(head) + len("/\u2026/") + len("/".join([level, *tail])) > limit:
+                break
+            tail.insert(0, level)
+        if tail:
+            return f"{head}/\u2026/{'/'.join(tail)}"
+        return f"\u2026/{levels[-1][: limit - 2]}"
+    return value[: limit - 1] + "\u2026"
+
+
+def short_labels(values: Sequence[str], *, limit: int = LABEL_CHARS) -> dict[str, str]:
+    """A label of at most ``limit`` characters per distinct value, no two alike.
+
+    Values whose shortened labels would read the same keep their whole text, so two
+    categories never look like one.
+    """
+    labels = {v: _elide(v, limit) for v in dict.fromkeys(values)}
+    by_label: dict[str, list[str]] = {}
+    for v, label in labels.items():
+        by_label.setdefault(label, []).append(v)
+    for same in by_label.values():
+        if len(same) > 1:
+            labels.update({v: v for v in same})
+    return labels
+
+
+def _short(value: str, labels: Mapping[str, str] | None = None) -> str:
+    """``value`` escaped, as its label (the whole value in a tooltip when shortened)."""
+    label = (labels or {}).get(value) or _elide(value, LABEL_CHARS)
+    if label == value:
         return esc(value)
-    return f'<span title="{esc(value)}">{esc(value[: limit - 1])}\u2026</span>'
+    return f'<span title="{esc(value)}">{esc(label)}</span>'
 
 
-def _values(top: TopValues | None) -> str:
+def _values(top: TopValues | None, labels: Mapping[str, str] | None = None) -> str:
     if top is None:
         return "-"
     shown = ", ".join(
-        f"{_short(v)} <span class='muted'>({n}"
+        f"{_short(v, labels)} <span class='muted'>({n}"
         + (f", \u00d7{top.lifts[v]:.1f}" if v in top.lifts else "")
         + ")</span>"
         for v, n in top.shown
@@ -401,9 +677,15 @@ def users_section(
     users: int,
     explained: tuple[float, float],
     k: int,
+    priced_items: int | None = None,
 ) -> tuple[str, int]:
-    """The embedding map and one persona per cluster (suppressed clusters marked)."""
+    """The embedding map and one persona per cluster (suppressed clusters marked).
+
+    ``priced_items``: catalog items with a price (0 says why no cluster has a price band).
+    """
     shown = [p for p in personas if p.shown]
+    # One label per category across all clusters: two categories never read the same.
+    labels = short_labels([v for p in shown if p.categories for v, _ in p.categories.shown])
     out = [
         f"<p>{num(users)} users (the eval requests' query embeddings) projected by PCA "
         f"({explained[0] + explained[1]:.0%} of the variance on the map), clustered by k-means "
@@ -422,12 +704,20 @@ def users_section(
         if not p.shown:
             rows.append([esc(p.cluster), esc(p.users), *([""] * 7)])
             continue
-        price = "-" if p.median_price is None else f"{esc(p.price_band)} ({p.median_price:,.2f})"
+        if p.median_price is not None:
+            price = f"{esc(p.price_band)} ({p.median_price:,.2f})"
+        elif priced_items == 0:
+            price = '<span class="muted">n/a: no catalog item has a price</span>'
+        elif not p.median_events:
+            price = '<span class="muted">n/a: these users have no train-window events</span>'
+        else:
+            price = '<span class="muted">n/a: no item these users touched has a price</span>'
+
         rows.append(
             [
                 esc(p.cluster),
                 num(p.users),
-                _values(p.categories),
+                _values(p.categories, labels),
                 _values(p.words),
                 _values(p.brands),
                 price,

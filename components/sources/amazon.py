@@ -1,15 +1,19 @@
-"""Amazon Review Data (2018) -> raw contract tables.
+"""Amazon Review Data (2018) -> raw contract tables, for any category of the release.
 
 Reviews (``<Category>_5.json.gz``) and item metadata (``meta_<Category>.json.gz``), both gzip JSON
 Lines. Every review becomes a review row *and* a ``rating`` event; also_buy / also_view become
 item relations, including pairs to asins missing from the metadata (ingest quarantines those as
 unknown items rather than this adapter dropping them silently).
+
+The metadata comes in two layouts within the release: image URLs as ``imageURL`` /
+``imageURLHighRes`` (e.g. Gift_Cards) or as ``image`` (other categories); both are read. Titles,
+descriptions, brands and category levels go through a real HTML parser (``markup``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -17,12 +21,15 @@ from components.sources.assemble import (
     build_table,
     category_path,
     epoch_seconds_to_ts,
-    strip_html,
 )
+from components.sources.markup import has_markup, strip_html
 from schemas import tables
 
-REVIEWS_FILE = "Gift_Cards_5.json.gz"
-META_FILE = "meta_Gift_Cards.json.gz"
+# The release's file names: the 5-core reviews and the metadata of one category.
+REVIEWS_SUFFIX, META_PREFIX, GZ_JSON = "_5.json.gz", "meta_", ".json.gz"
+WANTED = f"<Category>{REVIEWS_SUFFIX} + {META_PREFIX}<Category>{GZ_JSON}"
+# Image URL fields, preferred first: the two layouts of the 2018 metadata.
+IMAGE_FIELDS = ("imageURLHighRes", "imageURL", "image")
 _PRICE = re.compile(r"^\$\s*([0-9][0-9,]*(?:\.[0-9]+)?)$")
 MISSING_TEXT = ""
 RELATION_FIELDS = (("also_buy", "also_bought"), ("also_view", "also_viewed"))
@@ -47,12 +54,49 @@ def _join(parts: object, separator: str) -> str | None:
     return separator.join(p for p in cleaned if p) or None
 
 
-def _first_url(record: Mapping[str, object]) -> str | None:
-    for field in ("imageURLHighRes", "imageURL"):
-        urls = record.get(field)
-        if isinstance(urls, list) and urls:
-            return str(urls[0])
+def reviews_file(category: str) -> str:
+    """``Gift_Cards`` -> ``Gift_Cards_5.json.gz``."""
+    return f"{category}{REVIEWS_SUFFIX}"
+
+
+def meta_file(category: str) -> str:
+    """``Gift_Cards`` -> ``meta_Gift_Cards.json.gz``."""
+    return f"{META_PREFIX}{category}{GZ_JSON}"
+
+
+def categories_in(names: Iterable[str]) -> list[str]:
+    """Categories (sorted) with both their reviews and their metadata among file ``names``."""
+    names = set(names)
+    found = (n[: -len(REVIEWS_SUFFIX)] for n in names if n.endswith(REVIEWS_SUFFIX))
+    return sorted(c for c in found if c and meta_file(c) in names)
+
+
+def first_image_url(record: Mapping[str, object]) -> str | None:
+    """The first URL of the first non-empty image field (a list, or one URL as a string)."""
+    for field in IMAGE_FIELDS:
+        urls = _as_list(record.get(field))
+        for url in urls:
+            if isinstance(url, str) and url.strip():
+                return url.strip()
     return None
+
+
+def describe_meta(records: Sequence[Mapping[str, object]]) -> dict[str, int]:
+    """What the metadata holds: rows, titles, titles with markup, rows per image field."""
+    facts = {"rows": len(records), "titles": 0, "titles_with_markup": 0, "with_image_url": 0}
+    for field in IMAGE_FIELDS:
+        facts[f"field_{field}"] = 0
+    for record in records:
+        title = record.get("title")
+        if isinstance(title, str) and title.strip():
+            facts["titles"] += 1
+            facts["titles_with_markup"] += has_markup(title)
+        for field in IMAGE_FIELDS:
+            facts[f"field_{field}"] += any(
+                isinstance(u, str) and u.strip() for u in _as_list(record.get(field))
+            )
+        facts["with_image_url"] += first_image_url(record) is not None
+    return facts
 
 
 def item_row(record: Mapping[str, object]) -> dict[str, object]:
@@ -68,7 +112,7 @@ def item_row(record: Mapping[str, object]) -> dict[str, object]:
             record.get("brand") if isinstance(record.get("brand"), str) else None
         ),
         tables.PRICE: parse_price(record.get("price")),
-        tables.IMAGE_URI: _first_url(record),
+        tables.IMAGE_URI: first_image_url(record),
     }
 
 
@@ -80,7 +124,7 @@ def adapt_amazon(
     Args:
         reviews: Review objects (``reviewerID, asin, overall, reviewText, unixReviewTime``).
         meta: Metadata objects (``asin, title, description, category, brand, price, also_buy,
-            also_view, imageURL, imageURLHighRes``).
+            also_view`` and ``imageURL``/``imageURLHighRes`` or ``image``).
 
     Returns:
         ``users`` (reviewers), ``items`` (metadata rows, then id-only rows for reviewed asins the

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from components.sources.markup import strip_html
 from schemas import TIMESTAMP, Table, tables
-
-_TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
 
 
 def build_table(contract: Table, columns: Mapping[str, pa.Array | Sequence[object]]) -> pa.Table:
@@ -45,14 +41,6 @@ def epoch_seconds_to_ts(seconds: Sequence[int | None] | np.ndarray | pa.Array) -
     """Epoch seconds (nulls kept) -> timestamp[us, UTC]."""
     array = seconds if isinstance(seconds, pa.Array) else pa.array(seconds, pa.int64())
     return pc.multiply(array.cast(pa.int64()), 1_000_000).cast(TIMESTAMP)
-
-
-def strip_html(text: str | None) -> str | None:
-    """Plain text of a possibly-HTML string; None when nothing is left."""
-    if text is None:
-        return None
-    plain = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
-    return plain or None
 
 
 def category_path(levels: Iterable[object]) -> str | None:

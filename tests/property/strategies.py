@@ -151,3 +151,23 @@ def split_times() -> st.SearchStrategy:
 
 
 TABLES = schemas.TABLES
+
+
+# Markup as source titles carry it: tags with attributes, end tags, void tags, comments.
+MARKUP_PIECES = st.sampled_from(
+    ['<span class="a-size-medium a-color-secondary">', "</span>", "<br/>", "<b>", "</b>",
+     '<div class="aplus">', "<!-- x -->", "<p>", "</p>"]
+)  # fmt: skip
+WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC0123456789.,-", min_size=1, max_size=8)
+
+
+@st.composite
+def marked_up_text(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """``(text, words)``: words with markup around them, maybe ending in an unclosed tag."""
+    words = draw(st.lists(WORDS, max_size=6))
+    parts = []
+    for word in words:
+        parts += [draw(MARKUP_PIECES) if draw(st.booleans()) else "", word, " "]
+    if draw(st.booleans()):
+        parts.append('<span class="a-size-medium a-color-secondary"')  # cut off before ">"
+    return "".join(parts), words

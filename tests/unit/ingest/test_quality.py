@@ -99,3 +99,46 @@ def test_table_quality_report_on_a_small_events_table() -> None:
     assert figures["user_activity_histogram"]["0"] == 1
     assert figures["user_activity_histogram"]["2-4"] == 1
     assert not math.isnan(report["diversity"][cols.ITEM_ID]["distinct"])
+
+
+def _items(titles: list[str | None]) -> pa.Table:
+    n = len(titles)
+    columns = {cols.ITEM_ID: [f"i{j}" for j in range(n)], cols.TITLE: titles}
+    return pa.table(
+        {
+            f.name: pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type)
+            for f in schemas.ITEMS.arrow_schema()
+        },
+        schema=schemas.ITEMS.arrow_schema(),
+    )
+
+
+def test_text_column_dominated_by_one_unclosed_tag_is_flagged() -> None:
+    junk = '<span class="a-size-medium a-color-secondary"'
+    q = TableQuality(schemas.ITEMS)
+    q.add(_items([junk, junk, "Mug", None]))
+    q.add(_items([junk, "Tea"]))
+    text = q.report(read=6, by_reason={}, all_reasons={}, splits={})["text"]
+    title = text[cols.TITLE]
+    # 5 filled titles: the tag on 3 (60% > 50%), markup on the same 3.
+    assert (title["rows"], title["top_value"], title["markup_rows"]) == (5, junk, 3)
+    assert title["flags"] == [
+        f"dominated by one value (60.0% of filled rows: {junk!r})",
+        "markup (HTML tags or entities) in 60.0% of filled rows",
+    ]
+    assert text[cols.DESCRIPTION]["flags"] == []  # never filled: nothing to flag
+
+
+def test_varied_plain_titles_are_not_flagged() -> None:
+    q = TableQuality(schemas.ITEMS)
+    q.add(_items(["Mug", "Tea", "Mug", "5 < 6 cups", "Pot"]))
+    title = q.report(read=5, by_reason={}, all_reasons={}, splits={})["text"][cols.TITLE]
+    assert title["flags"] == [] and title["top_share"] == pytest.approx(0.4)
+
+
+def test_value_counts_keep_bounds_the_distinct_values() -> None:
+    counts = ValueCounts(pa.string(), keep=2)
+    counts.add(pa.array(["a", "a", "b", "c", "c", "c"]))
+    counts.add(pa.array(["d"]))
+    kept = counts.table().sort_by("value")
+    assert kept.column("value").to_pylist() == ["a", "c"]  # the two most frequent (2, 3)

@@ -21,7 +21,8 @@ def test_page_shows_accounting_metrics_and_every_gate_reason():
     )
     assert "| events | 10 | 8 | 2 | duplicate: 2 |" in text
     assert "| candidate | 0.2500 |" in text
-    assert "**NOT blessed**" in text and "- r1 failed" in text and "- r2 ok" in text
+    assert "**NOT blessed**" in text
+    assert "- \u00b7 note: r1 failed" in text and "- \u00b7 note: r2 ok" in text
 
 
 def test_extras_list_training_and_personas_with_small_clusters_marked():
@@ -39,6 +40,6 @@ def test_extras_list_training_and_personas_with_small_clusters_marked():
         ],
         k=10,
     )
-    assert "1,200 examples, 3 epochs, 12.5 s fit, final loss 2." in text
+    assert "1,200 examples, 3 epochs (configured), 12.5 s fit, final loss 2." in text
     assert "| 0 | 40 | toys, games | heavy | low |" in text
     assert "| 1 | suppressed (<10 users) |" in text

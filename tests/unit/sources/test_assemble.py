@@ -2,7 +2,7 @@ import pyarrow as pa
 import pytest
 
 from components.sources.amazon import parse_price
-from components.sources.assemble import age_bucket, build_table, category_path, strip_html
+from components.sources.assemble import age_bucket, build_table, category_path
 from schemas import tables
 
 
@@ -13,11 +13,6 @@ from schemas import tables
 )  # fmt: skip
 def test_parse_price(text, price):
     assert parse_price(text) == price
-
-
-def test_strip_html_removes_tags_and_entities():
-    assert strip_html("<b>Gift</b>&amp;<br/>card  ") == "Gift & card"
-    assert strip_html("</span></span>") is None
 
 
 def test_category_path_drops_blank_levels_and_escapes_separator():
