@@ -16,7 +16,16 @@ import pyarrow as pa
 import tensorflow as tf
 
 from schemas.contract import Modality, Side
-from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
+from schemas.tables import (
+    AGE_BUCKET,
+    BRAND,
+    CATEGORY,
+    COUNTRY,
+    IMAGE_EMBEDDING,
+    ITEM_ID,
+    PRICE,
+    USER_ID,
+)
 
 # Sequence lengths: how much context one example carries.
 HISTORY_LEN = 20  # a user's last interactions before the cut-off
@@ -25,6 +34,11 @@ FRIEND_ITEMS_LEN = 10  # items the neighbours interacted with last, before the c
 NEIGHBORS_LEN = 10  # an item's also-bought / also-viewed neighbours
 USER_TEXTS = 3  # a user's last reviews / queries joined into one text
 IMAGE_SIZE = 32  # decoded images are resized to IMAGE_SIZE x IMAGE_SIZE x 3
+# Width of a precomputed image embedding (items.image_embedding; the generator's
+# images.EMBEDDING_DIM). A catalog with another width is refused by the transform, naming it
+# (components/transform/embeddings.py): padding or cutting a vector is lossy and silent. A shop
+# with its own encoder (CLIP: 512) sets this to its width.
+IMAGE_EMBEDDING_LEN = 8
 
 PAD = ""  # padding of string sequences (never a valid id)
 NO_AGE = -1.0  # padding of the history recency sequence
@@ -52,6 +66,13 @@ class Feature:
     def is_string(self) -> bool:
         """True for string (and bytes) features."""
         return self.dtype == tf.string
+
+    @property
+    def padding(self) -> str | float:
+        """What a value of this feature is where there is none (a missing or padded entry)."""
+        if self.is_string:
+            return PAD
+        return NO_AGE if self.name == HIST_AGE_DAYS else 0.0
 
     @property
     def shape(self) -> list[int]:
@@ -111,6 +132,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature(BRAND, _S, _C, M.PROFILE),
     Feature(PRICE, _F, _C, M.PROFILE),
     Feature(IMAGE, _S, _C, M.IMAGE),
+    # A precomputed image embedding, all zeros when the item has none (the model L2-normalizes
+    # it and flags the zeros: IMAGE_EMBEDDING_VALID).
+    Feature(IMAGE_EMBEDDING, _F, _C, M.IMAGE, IMAGE_EMBEDDING_LEN),
     Feature(NEIGHBOR_ITEM_IDS, _S, _C, M.RELATION, NEIGHBORS_LEN),
     Feature(LABEL, _F, _L, M.BEHAVIOR),
     Feature(WEIGHT, _F, _L, M.BEHAVIOR),
@@ -153,6 +177,7 @@ DYNAMIC_CANDIDATE_FEATURES = (ITEM_ID,)
 # --- Transformed names: what the transform writes and the towers read -------------------------
 
 TEXT_TOKENS_SUFFIX = "_tokens"
+VALID_SUFFIX = "_valid"
 # Days-before-cut-off boundaries of the history recency buckets (fixed: no analyzer needed);
 # the transform writes bucket + 1 (0 = padding), so a recency table has len + 2 rows.
 RECENCY_BOUNDARIES = (1.0 / 24, 1.0, 3.0, 7.0, 14.0, 30.0, 90.0, 365.0)
@@ -194,11 +219,16 @@ def output_names(feature: str) -> tuple[str, ...]:
     """The transformed outputs computed from raw ``feature`` (texts: their token ids)."""
     if feature in TEXT_FEATURES:
         return (transformed_name(feature, suffix=TEXT_TOKENS_SUFFIX),)
+    if feature == IMAGE_EMBEDDING:
+        return (transformed_name(feature), transformed_name(feature, suffix=VALID_SUFFIX))
     return (transformed_name(feature),)
 
 
 USER_TEXT_TOKENS = output_names(USER_TEXT)[0]
 ITEM_TEXT_TOKENS = output_names(ITEM_TEXT)[0]
+# The precomputed image embedding after the transform: ``[batch, IMAGE_EMBEDDING_LEN]`` unit
+# vectors (zeros where missing), and ``[batch]`` 1.0 where one was given, 0.0 where not.
+IMAGE_EMBEDDING_UNIT, IMAGE_EMBEDDING_VALID = output_names(IMAGE_EMBEDDING)
 
 
 def example_output_names() -> frozenset[str]:

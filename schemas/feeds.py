@@ -27,7 +27,8 @@ def to_feed(
     """The declared raw features of ``side`` (all sides: None) in ``rows``, as numpy arrays.
 
     Strings become object arrays of bytes (null: ``b""``, the padding value); numbers float32
-    (or int64 for integer features).
+    (or int64 for integer features). A sequence that is null or empty on a row becomes padding
+    there (a request without an item's image embedding: zeros, which the model flags missing).
 
     Args:
         rows: Serving requests or feature rows.
@@ -36,21 +37,58 @@ def to_feed(
 
     Raises:
         KeyError: ``rows`` lacks a wanted feature.
+        FeedError: a row's sequence is neither empty nor of the declared length.
     """
     out = {}
     for feature in fs.features(side):
         if names is not None and feature.name not in names:
             continue
         column = rows[feature.name].combine_chunks()
+        lengths = None
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            if feature.length is not None:
+                lengths = _sequence_lengths(column, feature)
             column = column.flatten()
         if feature.is_string:
             column = pc.fill_null(column.cast(pa.large_binary()), b"")
         values = column.to_numpy(zero_copy_only=False)
         if not feature.is_string:
             values = values.astype(np.float32 if feature.dtype.is_floating else np.int64)
+        if lengths is not None and (lengths == 0).any():
+            values = _padded(values, lengths, feature)
         out[feature.name] = values.reshape([rows.num_rows, *feature.shape])
     return out
+
+
+class FeedError(ValueError):
+    """A row's sequence has another length than its feature declares (names row and length)."""
+
+
+def _sequence_lengths(column: pa.Array, feature: fs.Feature) -> np.ndarray:
+    """``[rows]`` values per row of a sequence column (null: 0); 0 or ``length`` only.
+
+    Raises:
+        FeedError: naming the first rows of another length, and the declared length.
+    """
+    lengths = np.asarray(
+        pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False), np.int64
+    )
+    wrong = np.flatnonzero((lengths != 0) & (lengths != feature.length))
+    if len(wrong):
+        shown = ", ".join(f"row {r}: {lengths[r]}" for r in wrong[:5])
+        raise FeedError(
+            f"feature {feature.name!r}: {len(wrong)} rows have another length than the declared "
+            f"{feature.length} ({shown}); sequences are never padded or cut here"
+        )
+    return lengths
+
+
+def _padded(values: np.ndarray, lengths: np.ndarray, feature: fs.Feature) -> np.ndarray:
+    """``[rows * length]`` values with padding for rows that had none (null or empty)."""
+    fill = feature.padding.encode() if feature.is_string else feature.padding
+    out = np.full((len(lengths), feature.length), fill, dtype=values.dtype)
+    out[lengths == feature.length] = values.reshape(-1, feature.length)
+    return out.reshape(-1)
 
 
 def take(feed: Feed, rows: np.ndarray | list[int]) -> Feed:

@@ -246,6 +246,11 @@ class QueryTower(tf.keras.Model):
 class CandidateTower(tf.keras.Model):
     """Transformed candidate features (+ decoded image) -> ``[batch, dim]`` embedding.
 
+    An item's image reaches it two ways, both under the image modality: its bytes, decoded in
+    the graph and through a small CNN, and its precomputed embedding (``items.image_embedding``,
+    e.g. from the shop's own CLIP-style encoder), L2-normalized by the transform, with a flag
+    that says whether the item has one.
+
     Point-in-time item popularity is deliberately not an input (nor computed): with in-batch
     negatives it lets the model match a query's time (its counts grow with time) to candidates
     of the same time, which separates positives from negatives in training and means nothing at
@@ -280,6 +285,9 @@ class CandidateTower(tf.keras.Model):
                 ],
                 name="image_cnn",
             )
+            # The precomputed embedding (unit vector) and its flag: a missing one adds only the
+            # layer's bias, so the flag can tell "no embedding" from "an embedding near zero".
+            self.image_embedding = tf.keras.layers.Dense(dim, name="image_embedding")
         self.out = dense_block(dim, "candidate_mlp")
 
     def call(self, f: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -287,8 +295,10 @@ class CandidateTower(tf.keras.Model):
 
         Each branch reads the candidate features ``schemas.features`` declares for its modality:
         profile strings embedded and summed, profile numbers through one dense layer; each text
-        pooled tokens; the image decoded by the model (``IMAGE_PIXELS``, ``IMAGE_VALID``);
-        each relation sequence pooled.
+        pooled tokens; the image decoded by the model (``IMAGE_PIXELS``, ``IMAGE_VALID``)
+        beside the precomputed embedding, a unit vector and its flag
+        (``IMAGE_EMBEDDING_UNIT [batch, IMAGE_EMBEDDING_LEN]``, ``IMAGE_EMBEDDING_VALID
+        [batch]``) through one dense layer; each relation sequence pooled.
         """
         cfg, shared, side = self.config, self.shared, Side.CANDIDATE
         (item_id,) = fs.features(side, Modality.ID)
@@ -309,6 +319,9 @@ class CandidateTower(tf.keras.Model):
         if cfg.uses(Modality.IMAGE):
             # The declared image feature (bytes) arrives decoded: see catalog/export.
             parts.append(self.embed_images(f[IMAGE_PIXELS], f[IMAGE_VALID]))
+            unit, valid = (f[name] for name in fs.output_names(fs.IMAGE_EMBEDDING))
+            flagged = tf.concat([unit, tf.cast(valid, unit.dtype)[:, None]], axis=1)
+            parts.append(self.image_embedding(flagged))
         if cfg.uses(Modality.RELATION):
             for neighbors in sequences(side, Modality.RELATION):
                 ids = f[xf(neighbors.name)]

@@ -7,6 +7,7 @@ import sys
 
 from components.completion import IncompleteOutput
 from components.transform.config import TransformConfig
+from components.transform.embeddings import EmbeddingWidthError
 from components.transform.job import run
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         manifest = run(args.data, args.examples, args.transform_graph, config)
-    except IncompleteOutput as e:
+    except (IncompleteOutput, EmbeddingWidthError) as e:
         print(f"transform: {e}", file=sys.stderr)
         return 2
     print(json.dumps(manifest, indent=2))

@@ -22,9 +22,11 @@ import pyarrow.compute as pc
 
 from components.transform.behavior import user_behavior
 from components.transform.codes import dictionary_of, encode, fixed_string_lists, micros
+from components.transform.embeddings import fixed_width_embeddings
 from components.transform.relations import item_neighbors, last_items, user_neighbors
 from components.transform.text import user_texts
 from components.transform.timeline import lookback
+from schemas import ITEMS
 from schemas import features as fs
 from schemas.features import FRIEND_ITEMS_LEN
 from schemas.tables import (
@@ -37,6 +39,7 @@ from schemas.tables import (
     DST_USER,
     EVENT_TYPE,
     IMAGE_BYTES,
+    IMAGE_EMBEDDING,
     ITEM_ID,
     PRICE,
     SRC_ITEM,
@@ -130,9 +133,16 @@ def own_query_features(
 
 
 def static_candidate_features(ctx: Context, items: pa.Array) -> dict[str, pa.Array]:
-    """Content of each item: text, category, brand, price, image bytes, neighbours."""
+    """Content of each item: text, category, brand, price, image bytes and embedding, neighbours.
+
+    Raises:
+        EmbeddingWidthError: an item's image embedding is not ``IMAGE_EMBEDDING_LEN`` wide.
+    """
     content = _lookup(
-        ctx.items, ITEM_ID, items, (TITLE, DESCRIPTION, CATEGORY, BRAND, PRICE, IMAGE_BYTES)
+        ctx.items,
+        ITEM_ID,
+        items,
+        (TITLE, DESCRIPTION, CATEGORY, BRAND, PRICE, IMAGE_BYTES, IMAGE_EMBEDDING),
     )
     out = {
         fs.ITEM_TEXT: item_text(content),
@@ -140,6 +150,12 @@ def static_candidate_features(ctx: Context, items: pa.Array) -> dict[str, pa.Arr
         BRAND: pc.fill_null(content[BRAND], ""),
         PRICE: pc.fill_null(content[PRICE], 0.0).cast(pa.float32()),
         fs.IMAGE: pc.fill_null(content[IMAGE_BYTES].cast(pa.large_binary()), b""),
+        fs.IMAGE_EMBEDDING: fixed_width_embeddings(
+            content[IMAGE_EMBEDDING],
+            items,
+            width=fs.IMAGE_EMBEDDING_LEN,
+            column=f"{ITEMS.name}.{IMAGE_EMBEDDING}",
+        ),
     }
     out.update(item_neighbors(ctx.item_links, items, dictionary=ctx.item_dictionary))
     return out

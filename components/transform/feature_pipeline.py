@@ -58,7 +58,7 @@ AUTO_SHARD_BYTES = 4 * 2**20  # auto sharding: Parquet event bytes per shard (pe
 MAX_AUTO_SHARDS = 4096
 PARTS_DIR = "parts"  # <examples>/raw/parts/<output key>/<stage>-<shard>.arrow until merged
 SHUFFLE_DIR = "shuffle"  # <examples>/raw/shuffle/<stage>/<shard>/<tag>-<part>.arrow (by reference)
-SUMMARY = ("rows", "no_history", "no_user_text", "no_image")
+SUMMARY = ("rows", "no_history", "no_user_text", "no_image", "no_image_embedding")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,8 @@ class FeatureCounts:
     """What the Beam feature build wrote: rows and summary counts per output, and spans.
 
     Attributes:
-        outputs: ``{output key: {rows, no_history, no_user_text, no_image}}`` (requests: rows).
+        outputs: ``{output key: {rows, no_history, no_user_text, no_image,
+            no_image_embedding}}`` (requests: rows).
         spans: ``{span name: Parquet path}`` of the train examples (analyzer cache on).
     """
 
@@ -410,8 +411,13 @@ class _Merge(beam.DoFn):
 
 
 def describe_counts(rows: pa.Table) -> dict[str, int]:
-    """Rows with no history, no user text, no image (the Beam build's and ``job.describe``'s)."""
+    """Rows with no history, no user text, no image, no image embedding (all zeros).
+
+    The Beam build's and ``job.describe``'s.
+    """
     import pyarrow.compute as pc
+
+    from components.transform.embeddings import missing_embeddings
 
     def empty_first(name: str) -> int:
         first = pc.list_element(rows[name], 0)
@@ -421,6 +427,11 @@ def describe_counts(rows: pa.Table) -> dict[str, int]:
         "no_history": empty_first(fs.HIST_ITEM_IDS),
         "no_user_text": empty_first(fs.USER_TEXT),
         "no_image": empty_first(fs.IMAGE),
+        "no_image_embedding": missing_embeddings(
+            pc.list_flatten(rows[fs.IMAGE_EMBEDDING])
+            .to_numpy(zero_copy_only=False)
+            .reshape(rows.num_rows, fs.IMAGE_EMBEDDING_LEN)
+        ),
     }
 
 

@@ -1,4 +1,6 @@
-"""Images decoded, resized and normalized inside the TF graph (so serving takes raw bytes).
+"""Images inside the TF graph (so serving takes raw bytes and raw vectors).
+
+Bytes are decoded, resized and normalized; precomputed embeddings are L2-normalized and flagged.
 
 A graph has no try/except and ``decode_image`` raises on empty, truncated or corrupt bytes, so
 decoding runs as an in-graph tf.data pipeline over (row, bytes) with ``ignore_errors()``; what
@@ -49,3 +51,25 @@ def decode_images(encoded: tf.Tensor, *, size: int) -> tuple[tf.Tensor, tf.Tenso
     images = tf.scatter_nd(good_rows, good, tf.stack([batch, size, size, 3]))
     valid = tf.scatter_nd(good_rows, tf.ones_like(good_rows[:, 0], tf.float32), [batch])
     return images, valid
+
+
+def unit_embeddings(vectors: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """L2-normalize precomputed embeddings; a row of zeros (no embedding) is flagged, not scaled.
+
+    A row with a non-finite value counts as missing too (ingest refuses NaN and inf, a serving
+    request might not).
+
+    Args:
+        vectors: ``[batch, width]`` float32.
+
+    Returns:
+        ``(unit [batch, width], valid [batch] float32 1.0/0.0)``; unit rows of missing
+        embeddings are zeros.
+    """
+    vectors = tf.cast(vectors, tf.float32)
+    finite = tf.reduce_all(tf.math.is_finite(vectors), axis=1)
+    safe = tf.where(finite[:, None], vectors, tf.zeros_like(vectors))
+    norm = tf.sqrt(tf.reduce_sum(tf.square(safe), axis=1))
+    valid = tf.logical_and(finite, norm > 0)
+    unit = tf.where(valid[:, None], safe / tf.maximum(norm, 1e-30)[:, None], tf.zeros_like(safe))
+    return unit, tf.cast(valid, tf.float32)

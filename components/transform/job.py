@@ -26,6 +26,7 @@ from components.ingest import layout
 from components.transform import outputs, shards
 from components.transform.beam import analyze_and_transform
 from components.transform.config import TransformConfig
+from components.transform.embeddings import check_embedding_widths
 from components.transform.examples import (
     Context,
     build_catalog,
@@ -44,7 +45,7 @@ from components.transform.preprocessing import make_preprocessing_fn
 from components.transform.relations import ranked_relations
 from schemas import EVENTS, ITEM_RELATIONS, ITEMS, REVIEWS, SCHEMA_VERSION, USER_RELATIONS, USERS
 from schemas import features as fs
-from schemas.tables import USER_ID
+from schemas.tables import IMAGE_EMBEDDING, ITEM_ID, USER_ID
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +122,22 @@ def run(data_dir: str, examples_dir: str, transform_dir: str, config: TransformC
 
     Returns:
         The manifest written to ``examples_dir/manifest.json`` (rows, counts of rows with no
-        history / text / image, timing).
+        history / text / image / image embedding, timing).
+
+    Raises:
+        EmbeddingWidthError: an item's image embedding is not ``IMAGE_EMBEDDING_LEN`` wide.
     """
     started = time.monotonic()
     completion.require(data_dir, layout.MANIFEST, stage="ingest")
     starts = cutoffs(data_dir)
+    # Refused before any output is cleared or any Beam step runs (the shards check too).
+    items = layout.read_table(data_dir, ITEMS.name, columns=(ITEM_ID, IMAGE_EMBEDDING))
+    check_embedding_widths(
+        items[IMAGE_EMBEDDING],
+        items[ITEM_ID],
+        width=fs.IMAGE_EMBEDDING_LEN,
+        column=f"{data_dir}: {ITEMS.name}.{IMAGE_EMBEDDING}",
+    )
     clear_outputs(examples_dir, transform_dir)
     shard_count = None
     if config.in_process_features:

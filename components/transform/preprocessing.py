@@ -11,7 +11,9 @@ Conventions of the outputs:
   index + 1, with 0 for padding / missing; OOV ids get their own bucket(s) above the vocabulary;
 - counts are log1p then z-scored; rates stay in [0, 1];
 - image bytes pass through unchanged: the model decodes them (``components.transform.image``),
-  once per catalog item rather than once per example row.
+  once per catalog item rather than once per example row;
+- precomputed image embeddings are L2-normalized, with a flag: 1.0 where the item has one, 0.0
+  (and zeros) where the row is all zeros (no embedding).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.transform.config import TransformConfig
+from components.transform.image import unit_embeddings
 from components.transform.text import pad_token_ids, tokenize
 from schemas import features as fs
 from schemas.tables import AGE_BUCKET, BRAND, CATEGORY, COUNTRY, ITEM_ID, PRICE, USER_ID
@@ -138,6 +141,10 @@ def make_preprocessing_fn(config: TransformConfig) -> Callable[[dict], dict]:
         # Images: bytes pass through; decoding them per example row would materialize
         # IMAGE_SIZE^2 * 3 floats for every interaction (measured: most of the stage's time).
         out[fs.transformed_name(fs.IMAGE)] = inputs[fs.IMAGE]
+        # Precomputed embeddings: unit vectors and a flag (all zeros in: missing, flag 0).
+        unit, valid = unit_embeddings(inputs[fs.IMAGE_EMBEDDING])
+        out[fs.IMAGE_EMBEDDING_UNIT] = unit
+        out[fs.IMAGE_EMBEDDING_VALID] = valid
 
         out[fs.transformed_name(fs.LABEL)] = inputs[fs.LABEL]
         out[fs.transformed_name(fs.WEIGHT)] = inputs[fs.WEIGHT]

@@ -98,8 +98,11 @@ def _value(feature: fs.Feature, name: str, rng: np.random.Generator) -> tf.Tenso
     """A valid random transformed value of ``name`` for ``ROWS`` rows (ids never padding)."""
     if name == IMAGE_PIXELS:
         return tf.constant(rng.random((ROWS, fs.IMAGE_SIZE, fs.IMAGE_SIZE, 3)), tf.float32)
-    if name == IMAGE_VALID:
+    if name in (IMAGE_VALID, fs.IMAGE_EMBEDDING_VALID):
         return tf.ones([ROWS], tf.float32)
+    if name == fs.IMAGE_EMBEDDING_UNIT:
+        vectors = rng.normal(size=(ROWS, fs.IMAGE_EMBEDDING_LEN))
+        return tf.constant(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), tf.float32)
     shape = [ROWS]
     if feature.name == fs.HIST_AGE_DAYS:  # recency bucket + 1 (0 = padding)
         high = len(fs.RECENCY_BOUNDARIES) + 2
@@ -151,6 +154,25 @@ def test_a_feature_of_a_modality_switched_off_reaches_no_tower(modality):
         for feature in fs.features(side, modality):
             changed = batch | {n: other[n] for n in _inputs_of(feature)}
             np.testing.assert_array_equal(tower(batch), tower(changed), err_msg=feature.name)
+
+
+def test_the_candidate_tower_reads_the_precomputed_embedding_and_its_flag():
+    _, candidate = _towers(ALL_MODALITIES)
+    batch = _batch(Side.CANDIDATE, 0)
+    missing = batch | {
+        fs.IMAGE_EMBEDDING_UNIT: tf.zeros([ROWS, fs.IMAGE_EMBEDDING_LEN]),
+        fs.IMAGE_EMBEDDING_VALID: tf.zeros([ROWS]),
+    }
+    # Zeros flagged as an embedding are not "no embedding": the flag itself is an input.
+    flagged_zeros = missing | {fs.IMAGE_EMBEDDING_VALID: tf.ones([ROWS])}
+    outputs = [candidate(b).numpy() for b in (batch, missing, flagged_zeros)]
+    assert not np.allclose(outputs[0], outputs[1])
+    assert not np.allclose(outputs[1], outputs[2])
+    # Rows are independent: a missing embedding on one row changes that row only.
+    one_missing = {name: tf.concat([missing[name][:1], batch[name][1:]], axis=0) for name in batch}
+    mixed = candidate(one_missing).numpy()
+    np.testing.assert_allclose(mixed[0], outputs[1][0], rtol=1e-5)
+    np.testing.assert_allclose(mixed[1:], outputs[0][1:], rtol=1e-5)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
