@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from components.evaluate.ranking_head import with_catalog_content
+from components.exported_model import ExportedModel
 from components.train.catalog import raw_tensors
 from components.train.job import write_user_embeddings
 from components.train.outputs import BACKUP_DIR, CHECKPOINT_DIR, MANIFEST
@@ -33,8 +35,8 @@ from components.transform.outputs import (
     raw_examples_dir,
     requests_path,
 )
-from schemas.features import HIST_ITEM_IDS, Side
-from schemas.tables import ITEM_ID, USER_ID
+from schemas.features import HIST_ITEM_IDS, IMAGE_EMBEDDING_LEN, Side
+from schemas.tables import IMAGE_EMBEDDING, ITEM_ID, USER_ID
 from tests.tiny_shop import REPO
 
 ITERATIONS = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
@@ -263,3 +265,61 @@ def test_user_embeddings_are_each_request_s_query_embedding_streamed_in_any_batc
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def without_embeddings(rows: pa.Table, how: str) -> pa.Table:
+    """``rows`` whose image embedding is null (a request without one) or explicit zeros."""
+    index = rows.schema.get_field_index(IMAGE_EMBEDDING)
+    kind = rows.schema.field(index).type
+    values = (
+        [None] * rows.num_rows if how == "null" else [[0.0] * IMAGE_EMBEDDING_LEN] * rows.num_rows
+    )
+    return rows.set_column(index, IMAGE_EMBEDDING, pa.array(values, kind))
+
+
+@pytest.mark.slow
+def test_a_model_trained_with_embeddings_serves_items_with_and_without_one(
+    tiny_examples, tiny_model
+):
+    catalog = pq.read_table(raw_catalog_path(str(tiny_examples["examples"])))
+    given = np.array(catalog[IMAGE_EMBEDDING].to_pylist(), np.float32).reshape(
+        -1, IMAGE_EMBEDDING_LEN
+    )
+    has = np.any(given != 0, axis=1)
+    assert 0.5 < has.mean() < 1.0  # the tiny shop has items with and without one
+    served = ExportedModel(str(tiny_model / "serving"))
+    # Trained with the embeddings in: the export's catalog embeddings (what training scored) are
+    # the signature's on the raw catalog, items with an embedding and items without alike.
+    written = pq.read_table(tiny_model / "embeddings" / "items.parquet")
+    assert written[ITEM_ID].to_pylist() == [i[0].decode() for i in catalog[ITEM_ID].to_pylist()]
+    with_one = served.embed_candidates(catalog)
+    np.testing.assert_allclose(with_one, np.array(written["embedding"].to_pylist()), atol=1e-5)
+    # A request without the embedding (null) is served as one with zeros: missing, flagged.
+    nulled = served.embed_candidates(without_embeddings(catalog, "null"))
+    zeros = served.embed_candidates(without_embeddings(catalog, "zeros"))
+    assert np.isfinite(nulled).all()
+    np.testing.assert_allclose(nulled, zeros, atol=1e-6)
+    # Items that had none are unchanged; items that had one move: the model reads it.
+    np.testing.assert_allclose(nulled[~has], with_one[~has], atol=1e-6)
+    moved = np.linalg.norm(nulled[has] - with_one[has], axis=1)
+    assert (moved > 1e-4).all(), moved.min()
+    # Only the direction counts: the same vectors scaled give the same item.
+    index = catalog.schema.get_field_index(IMAGE_EMBEDDING)
+    scaled = catalog.set_column(index, IMAGE_EMBEDDING, pa.array(
+        [list(v * 7.0) for v in given], catalog.schema.field(index).type))  # fmt: skip
+    np.testing.assert_allclose(served.embed_candidates(scaled), with_one, atol=1e-5)
+
+    # The ranking signature takes (user, item) pairs with and without the item's embedding.
+    examples = os.path.join(raw_examples_dir(str(tiny_examples["examples"]), "eval"),
+                            RAW_EXAMPLES_FILE)  # fmt: skip
+    pairs, unknown = with_catalog_content(pq.read_table(examples).slice(0, 64), catalog)
+    assert unknown == 0
+    positions = {i[0]: r for r, i in enumerate(catalog[ITEM_ID].to_pylist())}
+    rows = [positions[i[0]] for i in pairs[ITEM_ID].to_pylist()]
+    probability = served.conversion_probabilities(pairs)
+    without = served.conversion_probabilities(without_embeddings(pairs, "null"))
+    assert ((probability > 0) & (probability < 1)).all() and np.isfinite(without).all()
+    pair_has = has[rows]
+    assert pair_has.any()
+    np.testing.assert_allclose(without[~pair_has], probability[~pair_has], atol=1e-6)
+    assert not np.allclose(without[pair_has], probability[pair_has], atol=1e-6)

@@ -107,7 +107,7 @@ def test_scale_does_not_change_a_unit_vector():
 def test_the_transform_stage_refuses_another_width_before_writing_anything(tiny_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
-    path = layout.table_path(data, ITEMS.name)
+    path = layout.table_path(data, ITEMS.name, layout.ALL)
     items = pq.read_table(path, schema=ITEMS.arrow_schema())
     widths = [None if v is None else len(v) for v in items[IMAGE_EMBEDDING].to_pylist()]
     assert W in widths and None in widths  # the tiny shop has both

@@ -21,10 +21,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.ingest import layout
 from components.train.catalog import raw_tensors
 from components.transform import outputs
 from components.transform.text import tokenize
+from schemas import ITEMS
 from schemas import features as fs
+from schemas.tables import IMAGE_EMBEDDING, ITEM_ID
 
 TRAIN, EVAL = "train", "eval"
 
@@ -135,3 +138,26 @@ def test_a_token_seen_only_in_the_eval_window_is_out_of_vocabulary(
     assert checked
     # Beam's rows may be in another order: the same number of OOV ids overall.
     assert np.sum(beam_out == oov_id) == np.sum(graph_out == oov_id) >= checked
+
+
+def test_catalog_embeddings_reach_the_graph_as_ingested_unit_vectors_with_flags(
+    stage: dict[str, str],
+) -> None:
+    items = layout.read_table(stage["data"], ITEMS.name, columns=(ITEM_ID, IMAGE_EMBEDDING))
+    ingested = dict(
+        zip(items[ITEM_ID].to_pylist(), items[IMAGE_EMBEDDING].to_pylist(), strict=True)
+    )
+    catalog = pq.read_table(outputs.raw_catalog_path(stage["examples"]))
+    ids = [i[0].decode() for i in catalog[ITEM_ID].to_pylist()]
+    raw = np.array(catalog[IMAGE_EMBEDDING].to_pylist(), np.float32)
+    expected = np.array([ingested[i] or [0.0] * fs.IMAGE_EMBEDDING_LEN for i in ids], np.float32)
+    np.testing.assert_array_equal(raw, expected)
+    has = np.array([ingested[i] is not None for i in ids])
+    assert has.any() and not has.all()
+
+    layer = tft.TFTransformOutput(stage["graph"]).transform_features_layer()
+    out = layer(raw_tensors(catalog, None))
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    unit = np.where(has[:, None], raw / np.maximum(norms, 1e-30), 0.0)
+    np.testing.assert_allclose(out[fs.IMAGE_EMBEDDING_UNIT].numpy(), unit, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out[fs.IMAGE_EMBEDDING_VALID].numpy(), has.astype(np.float32))
