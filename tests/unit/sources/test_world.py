@@ -111,3 +111,19 @@ def test_behavior_users_buy_the_successor_of_their_last_purchase():
     chance = 1.0 / np.mean(world.chain.n)
     assert pairs > 100
     assert hits / pairs > max(0.4, 5 * chance)
+
+
+def test_plain_items_embeddings_carry_their_hidden_category():
+    # The planted image signal: a plain item's category shows only in its image, so its
+    # precomputed embedding must carry it too (nearest category mean of the unit vectors).
+    world = build_world(users=2_000, items=500, seed=7, start=START, days=60)
+    vectors = world.items_table[tables.IMAGE_EMBEDDING].to_pylist()
+    has = np.array([v is not None for v in vectors])
+    assert 0.7 < has.mean() < 0.9  # IMAGE_FRACTION: items without an image have none
+    unit = np.array([v for v in vectors if v is not None])
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    category, plain = world.item_category[has], world.item_plain[has]
+    means = np.stack([unit[category == c].mean(axis=0) for c in range(category.max() + 1)])
+    recovered = (unit @ means.T).argmax(axis=1) == category
+    assert plain.sum() > 50
+    assert recovered[plain].mean() > 0.6  # chance: 1 / 33 categories
