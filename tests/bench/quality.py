@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,8 +26,8 @@ from components.protocol import build_eval_set, requests_for
 from components.ranking_metrics import per_user_metrics
 from components.sources.truth import SIGNAL_MODALITY
 from components.transform.outputs import requests_path
-from schemas import EVENTS
-from schemas.tables import USER_ID
+from schemas import EVENTS, ITEMS
+from schemas.tables import IMAGE_BYTES, IMAGE_EMBEDDING, USER_ID
 
 Runner = Callable[[list[str]], dict]
 
@@ -359,6 +360,69 @@ def ablation_row(
     row["drop_own_gt_drop_others"] = bool(row["own"]["drop"] > row["others"]["drop"])
     row["own_drop_ci_excludes_0"] = bool(row["own"]["drop_ci95"][0] > 0)
     return row
+
+
+# The shop with one of its two image inputs taken away (item columns nulled before ingest): what
+# the full model gets from the pixels alone, and from the precomputed embeddings alone.
+IMAGE_INPUT_VARIANTS = {
+    "pixels_only": (IMAGE_EMBEDDING,),
+    "embedding_only": (IMAGE_BYTES,),
+}
+
+
+def shop_without(raw: pathlib.Path, out: pathlib.Path, columns: Sequence[str]) -> pathlib.Path:
+    """A copy of the generated shop ``raw`` at ``out`` whose items have ``columns`` all null.
+
+    Raises:
+        ValueError: an items file is not Parquet (the generator's default format).
+    """
+    shutil.copytree(raw, out, ignore=shutil.ignore_patterns(ITEMS.name))
+    (out / ITEMS.name).mkdir()
+    for part in sorted((raw / ITEMS.name).iterdir()):
+        if part.suffix != ".parquet":
+            raise ValueError(f"{part}: only Parquet item files are rewritten")
+        rows = pq.read_table(part)
+        for column in columns:
+            index = rows.schema.get_field_index(column)
+            field = rows.schema.field(index)
+            rows = rows.set_column(index, field, pa.nulls(rows.num_rows, field.type))
+        pq.write_table(rows, out / ITEMS.name / part.name)
+    return out
+
+
+def image_input_variants(
+    run: Runner,
+    raw: pathlib.Path,
+    work: pathlib.Path,
+    seconds: dict,
+    *,
+    ingest_args: Sequence[str],
+    epochs: int,
+    ks: Sequence[int],
+) -> tuple[list[str], dict[str, dict[str, np.ndarray]], dict[str, dict]]:
+    """The full model trained on each ``IMAGE_INPUT_VARIANTS`` copy of ``raw``, scored per user.
+
+    The events are the same in every copy, so the eval users are too.
+
+    Returns:
+        ``(eval users, {variant: per-user scores}, {variant: trainer manifest})``.
+    """
+    users: list[str] | None = None
+    scores, trained = {}, {}
+    for name, columns in IMAGE_INPUT_VARIANTS.items():
+        spent = seconds.setdefault(name, {})
+        shop = shop_without(raw, work / name / "raw", columns)
+        data, examples, graph = prepare(run, shop, work / name, spent, ingest_args=ingest_args)
+        model = work / name / "model"
+        trained[name] = train(
+            run, examples, graph, model, spent, name=FULL, modalities="all", epochs=epochs
+        )
+        these, by_model = per_user_scores(data, examples, {name: model}, ks=ks)
+        if users is not None and these != users:
+            raise AssertionError(f"{name}: other eval users than the other variants")
+        users = these
+        scores[name] = by_model[name]
+    return users or [], scores, trained
 
 
 class Clock:

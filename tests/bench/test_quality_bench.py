@@ -127,6 +127,32 @@ def test_planted_signal_ablation(tmp_path, bench_record, run_measured):
         for m in SWITCHABLE
         if m.value in set(groups.tolist())
     }
+    # The image reaches the model two ways (pixels, precomputed embedding): the full model on
+    # the same shop with one of them taken away, against the full model (both) and no_image.
+    variant_users, variants, variant_trained = quality.image_input_variants(
+        run_measured, raw, tmp_path / "image_inputs", seconds,
+        ingest_args=cutoffs, epochs=EPOCHS, ks=DEFAULT_KS,
+    )  # fmt: skip
+    assert variant_users == users
+    image = "image"
+    image_inputs = {
+        "embedding_adds_to_pixels": quality.ablation_row(
+            scores[quality.FULL], variants["pixels_only"], groups, image, metric=RECALL
+        ),
+        "pixels_add_to_embedding": quality.ablation_row(
+            scores[quality.FULL], variants["embedding_only"], groups, image, metric=RECALL
+        ),
+        "embedding_alone_vs_no_image": quality.ablation_row(
+            variants["embedding_only"], scores[off(image)], groups, image, metric=RECALL
+        ),
+        "pixels_alone_vs_no_image": quality.ablation_row(
+            variants["pixels_only"], scores[off(image)], groups, image, metric=RECALL
+        ),
+        "trained": {
+            name: {"examples": t.get("examples"), "epochs_chosen": t.get("epochs")}
+            for name, t in variant_trained.items()
+        },
+    }
     seconds["total"] = clock.seconds()
     result = {
         "data": {
@@ -146,6 +172,7 @@ def test_planted_signal_ablation(tmp_path, bench_record, run_measured):
         "by_group": by_group,
         "ablation": ablation,
         "full_vs_id_only_by_group": versus_id_only,
+        "image_inputs": image_inputs,
         "diagnostic_user_id_unseen_at_serving": {
             "what": f"every request's user_id replaced by {UNSEEN_USER!r} (same trained models)",
             "by_group": by_group_unseen,
