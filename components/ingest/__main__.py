@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         f", else ${privacy.KEY_ENV}; none: ids kept raw)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(  # --quiet: warnings and errors only
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         config = IngestConfig(

@@ -21,3 +21,10 @@ class InputFormatError(IngestError):
 
 class InputUnavailableError(IngestError):
     """gs:// input stayed unreachable or kept failing until the retry deadline."""
+
+
+class MissingColumnError(InputFormatError):
+    """A file lacks a required column of its table (renamed or dropped).
+
+    A file fault, named once, not a ``missing_required`` record for each of its rows.
+    """

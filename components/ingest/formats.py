@@ -46,12 +46,14 @@ class RawBatch:
         rows: Row number in the file of each parsed row, ``[n]`` int64.
         lines: Original text of each parsed row (JSONL), or None to render rows from ``parts``.
         malformed: Lines that did not parse (not in ``parts``).
+        extra: Member names parsed but not kept in ``parts`` (JSON lines parsed one by one).
     """
 
     parts: Sequence[pa.Table]
     rows: np.ndarray
     lines: Sequence[str] | None = None
     malformed: Sequence[Malformed] = ()
+    extra: frozenset[str] = frozenset()
 
     @property
     def num_rows(self) -> int:
@@ -63,6 +65,11 @@ class RawBatch:
         """Input rows this batch accounts for (parsed + malformed)."""
         return self.num_rows + len(self.malformed)
 
+    def extra_columns(self, table: Table) -> set[str]:
+        """Columns these rows carry that ``table`` does not declare (never read)."""
+        names = {n for part in self.parts for n in part.column_names} | set(self.extra)
+        return names - set(table.names)
+
     def raw_rows(self, index: np.ndarray) -> list[str]:
         """Raw rows at batch indices as JSON text."""
         if self.lines is not None:
@@ -71,9 +78,25 @@ class RawBatch:
         start = 0
         for part in self.parts:
             inside = index[(index >= start) & (index < start + part.num_rows)] - start
-            rows += part.take(pa.array(inside, pa.int64())).to_pylist()
+            rows += _pylist(part.take(pa.array(inside, pa.int64())))
             start += part.num_rows
         return [row_json(r) for r in rows]
+
+
+def _pylist(part: pa.Table) -> list[dict]:
+    """Rows as dicts; times as their stored integers if one is past what a datetime holds."""
+    try:
+        return part.to_pylist()
+    except OverflowError:
+        times = [i for i, f in enumerate(part.schema) if pa.types.is_temporal(f.type)]
+        for i in times:
+            stored = (
+                part.column(i).cast(pa.int64())
+                if pa.types.is_timestamp(part.schema.field(i).type)
+                else part.column(i).cast(pa.string())
+            )
+            part = part.set_column(i, part.schema.field(i).name, stored)
+        return part.to_pylist()
 
 
 def parse_jsonl(lines: Sequence[bytes], rows: Sequence[int], table: Table) -> RawBatch:
@@ -94,6 +117,7 @@ def parse_jsonl(lines: Sequence[bytes], rows: Sequence[int], table: Table) -> Ra
     if whole is not None:
         return RawBatch([whole[0]], np.asarray(rows, dtype=np.int64), whole[1])
     parts, good_rows, texts, malformed = [], [], [], []
+    extra: set[str] = set()
     for lo in range(0, len(lines), SUB_BLOCK_LINES):
         sub_lines, sub_rows = lines[lo : lo + SUB_BLOCK_LINES], rows[lo : lo + SUB_BLOCK_LINES]
         fast = _read_jsonl(sub_lines, options)
@@ -107,7 +131,10 @@ def parse_jsonl(lines: Sequence[bytes], rows: Sequence[int], table: Table) -> Ra
         good_rows += slow.rows.tolist()
         texts += slow.lines
         malformed += slow.malformed
-    return RawBatch(_merge(parts), np.asarray(good_rows, dtype=np.int64), texts, malformed)
+        extra |= slow.extra
+    return RawBatch(
+        _merge(parts), np.asarray(good_rows, dtype=np.int64), texts, malformed, frozenset(extra)
+    )
 
 
 def _read_jsonl(
@@ -193,7 +220,8 @@ def _parse_jsonl_lines(lines: Sequence[bytes], rows: Sequence[int], table: Table
     data = pa.table(
         {c.name: _lenient_array([o.get(c.name) for o in parsed]) for c in table.columns}
     )
-    return RawBatch([data], np.asarray(good_rows, dtype=np.int64), texts, malformed)
+    extra = frozenset({k for o in parsed for k in o} - set(table.names))
+    return RawBatch([data], np.asarray(good_rows, dtype=np.int64), texts, malformed, extra)
 
 
 class _RepeatedMember(ValueError):

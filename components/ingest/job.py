@@ -25,7 +25,13 @@ from components.ingest.config import IngestConfig
 from components.ingest.dedup import SeenKeys
 from components.ingest.errors import IngestConfigError, IngestError, InputNotFoundError
 from components.ingest.formats import RawBatch
-from components.ingest.quarantine import QUARANTINE_SCHEMA, quarantine_records, records_table
+from components.ingest.quarantine import (
+    DROPPED_SCHEMA,
+    QUARANTINE_SCHEMA,
+    dropped_records,
+    quarantine_records,
+    records_table,
+)
 from components.ingest.reasons import Reason
 from components.ingest.split import quantile_cutoffs, split_by_time, validation_cutoff
 from components.ingest.validate import finish_batch, prepare_batch
@@ -52,6 +58,10 @@ class _TableResult:
     scrubbed: dict = dataclasses.field(
         default_factory=lambda: collections.defaultdict(collections.Counter)
     )
+    dropped: dict = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(collections.Counter)
+    )
+    extra_columns: set = dataclasses.field(default_factory=set)
 
 
 def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
@@ -71,7 +81,11 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         IngestConfigError: the cut-offs end up reversed.
     """
     now = config.now or dt.datetime.now(dt.UTC)
-    inputs = listing.find_inputs(input_uri, format=config.format)
+    inputs, unmatched = listing.scan_inputs(input_uri, format=config.format)
+    if unmatched:
+        logger.warning(
+            "files matching no table were skipped count=%d first=%s", len(unmatched), unmatched[0]
+        )
     missing = [name for name in REQUIRED_TABLES if name not in inputs]
     if missing:
         wanted = ", ".join(f"{input_uri.rstrip('/')}/{m}[.ext|/part-*]" for m in missing)
@@ -164,6 +178,10 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
         "cutoffs_source": cutoff_source,
         # Only whether ids are pseudonyms: a key fingerprint could be brute-forced.
         "pseudonymized": config.pseudonym_key is not None,
+        # Under the input root but read by no table (not <table>/part-*.<ext> or <table>.<ext>;
+        # names starting with "_" or "." are hidden and not listed).
+        "unmatched_files": unmatched[: listing.UNMATCHED_SHOWN],
+        "unmatched_file_count": len(unmatched),
         "scrubbed": {
             f"{table.name}.{column}": {
                 kind: results[table.name].scrubbed[column][kind] for kind in privacy.SCRUB_KINDS
@@ -180,6 +198,12 @@ def run(input_uri: str, out_dir: str, config: IngestConfig) -> dict:
                 "valid": r.valid,
                 "quarantined": r.quarantined,
                 "by_reason": dict(sorted(r.by_reason.items(), key=lambda kv: Reason(kv[0]).rank)),
+                # Bad optional values emptied in rows that stayed valid: column -> reason -> n.
+                "dropped_values": {
+                    c: dict(sorted(n.items())) for c, n in sorted(r.dropped.items())
+                },
+                # Columns in the files that the contract does not declare (not read).
+                "extra_columns": sorted(r.extra_columns),
                 "splits": r.splits,
             }
             for name, r in results.items()
@@ -242,8 +266,16 @@ def _ingest_table(
     else:
         sink = sinks.ParquetSink(target, table.arrow_schema())
     quarantine = sinks.ParquetSink(layout.quarantine_path(out, table.name), QUARANTINE_SCHEMA)
+    dropped = sinks.ParquetSink(layout.dropped_values_path(out, table.name), DROPPED_SCHEMA)
     state = _TableState(
-        table, sink, quarantine, ids=ids, ts_out=ts_out, config=config, pseudonyms=pseudonyms
+        table,
+        sink,
+        quarantine,
+        dropped,
+        ids=ids,
+        ts_out=ts_out,
+        config=config,
+        pseudonyms=pseudonyms,
     )
     progress = Progress(f"ingest {table.name}", stream=sys.stderr if config.progress else None)
     try:
@@ -263,7 +295,14 @@ def _ingest_table(
     finally:
         sink.close()
         quarantine.close()
+        dropped.close()
     progress.finish()
+    if state.result.extra_columns:
+        logger.warning(
+            "table=%s columns not in the contract, not read: %s",
+            table.name,
+            sorted(state.result.extra_columns),
+        )
     result = state.result
     result.by_reason = +result.by_reason  # drop zero counts
     if result.valid + result.quarantined != result.read:
@@ -282,6 +321,7 @@ class _TableState:
         table: schemas.Table,
         sink: sinks.ParquetSink | sinks.ArrowSink,
         quarantine: sinks.ParquetSink,
+        dropped: sinks.ParquetSink,
         *,
         ids: dict[str, list[pa.Array]],
         ts_out: list[np.ndarray] | None,
@@ -294,6 +334,7 @@ class _TableState:
         self.seen = SeenKeys()
         self._sink = sink
         self._quarantine = quarantine
+        self._dropped = dropped
         self._ids = ids
         self._ts_out = ts_out
         self._config = config
@@ -312,7 +353,7 @@ class _TableState:
         records = quarantine_records(
             verdict,
             table_name=table.name,
-            source=source.uri,
+            source=source.shown,
             row_numbers=raw.rows[verdict.bad].tolist(),
             raw=raw.raw_rows(verdict.bad),
             max_chars=config.raw_max_chars,
@@ -320,7 +361,7 @@ class _TableState:
         if raw.malformed:
             broken = records_table(
                 table_name=table.name,
-                source=source.uri,
+                source=source.shown,
                 row_numbers=[m.row for m in raw.malformed],
                 reasons=[[Reason.MALFORMED]] * len(raw.malformed),
                 columns=[None] * len(raw.malformed),
@@ -331,6 +372,14 @@ class _TableState:
             records = pa.concat_tables([broken, records])
         key = config.pseudonym_key
         self._quarantine.write(privacy.protect_records(records, table, key))
+        if checked.dropped:
+            self._dropped.write(
+                dropped_records(checked.dropped, table_name=table.name, source=source.shown,
+                                row_numbers=raw.rows)
+            )  # fmt: skip
+            for finding in checked.dropped:
+                self.result.dropped[finding.column][finding.reason.value] += len(finding.rows)
+        self.result.extra_columns |= raw.extra_columns(table)
         # Foreign-key checks of later tables compare raw ids: keep them in memory, never written.
         for column, chunks in self._ids.items():
             chunks.append(checked.valid.column(column).combine_chunks())
@@ -347,7 +396,7 @@ class _TableState:
         result.quarantined += records.num_rows
         result.by_reason.update(verdict.counts())
         result.by_reason[Reason.MALFORMED.value] += len(raw.malformed)
-        for finding in checked.findings:
+        for finding in [*checked.findings, *checked.dropped]:
             result.all_reasons[finding.column or "(row)"][finding.reason.value] += len(finding.rows)
         return raw.read
 

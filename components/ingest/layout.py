@@ -59,6 +59,11 @@ def quarantine_path(out_dir: str | pathlib.Path, table_name: str) -> pathlib.Pat
     return pathlib.Path(out_dir) / QUARANTINE_DIR / f"{table_name}.parquet"
 
 
+def dropped_values_path(out_dir: str | pathlib.Path, table_name: str) -> pathlib.Path:
+    """Where a table's dropped optional values are listed (file, row, column, reason)."""
+    return pathlib.Path(out_dir) / QUARANTINE_DIR / f"{table_name}.dropped_values.parquet"
+
+
 def read_table(
     out_dir: str | pathlib.Path,
     table_name: str,

@@ -52,16 +52,40 @@ class InputFile:
     format: str
     gzipped: bool = False
 
+    @property
+    def shown(self) -> str:
+        """``uri`` as text every writer takes (``printable``)."""
+        return printable(self.uri)
+
+
+def printable(name: str) -> str:
+    r"""A file name as valid UTF-8, so a quarantine record, the manifest or a log can hold it.
+
+    Bytes that are not UTF-8 (Python decodes them to surrogate escapes) become ``\xNN``.
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+UNMATCHED_SHOWN = 100  # unmatched file names listed in the manifest (all are counted)
+
 
 def find_inputs(root: str, *, format: str = "auto") -> dict[str, list[InputFile]]:
-    """The raw files of every contract table found under ``root``.
+    """The raw files of every contract table found under ``root`` (``scan_inputs``)."""
+    return scan_inputs(root, format=format)[0]
+
+
+def scan_inputs(root: str, *, format: str = "auto") -> tuple[dict[str, list[InputFile]], list[str]]:
+    """The raw files of every contract table found under ``root``, and the files left over.
 
     Args:
         root: Local directory or ``gs://bucket/prefix``.
         format: ``auto`` (from extensions) or a format forced on every file.
 
     Returns:
-        Table name -> its files in name order; absent tables are missing from the dict.
+        Table name -> its files in name order (absent tables are missing from the dict), and
+        the names (relative, printable) of the files under ``root`` that no table reads:
+        ``events/data-0.csv``, ``clicks.csv``, ``events/2024/part-0.csv``; names starting with
+        ``_`` or ``.`` are hidden and not among them.
 
     Raises:
         InputNotFoundError: the root does not exist or holds nothing.
@@ -69,6 +93,7 @@ def find_inputs(root: str, *, format: str = "auto") -> dict[str, list[InputFile]
     """
     names = _list_names(root)
     found: dict[str, list[InputFile]] = {}
+    used: set[str] = set()
     for table in schemas.TABLES:
         single = [n for n in names if "/" not in n and _stem(n) == table.name]
         parts = sorted(
@@ -87,7 +112,8 @@ def find_inputs(root: str, *, format: str = "auto") -> dict[str, list[InputFile]
         chosen = single or parts
         if chosen:
             found[table.name] = [_input_file(_join(root, n), format) for n in chosen]
-    return found
+        used.update(chosen)
+    return found, [printable(n) for n in names if n not in used]
 
 
 def _list_names(root: str) -> list[str]:
@@ -98,11 +124,7 @@ def _list_names(root: str) -> list[str]:
         base = pathlib.Path(root)
         if not base.is_dir():
             raise InputNotFoundError(f"{root}: input directory does not exist")
-        names = [
-            p.relative_to(base).as_posix()
-            for p in sorted(base.rglob("*"))
-            if p.is_file() and p.relative_to(base).as_posix().count("/") <= 1
-        ]
+        names = [p.relative_to(base).as_posix() for p in sorted(base.rglob("*")) if p.is_file()]
     return [n for n in names if not any(part[:1] in "_." for part in n.split("/"))]
 
 
@@ -213,6 +235,6 @@ def local_copy(uri: str) -> Iterator[pathlib.Path]:
 
 
 def relative(uri: str, root: str) -> str:
-    """``uri`` relative to the input root (for the manifest)."""
+    """``uri`` relative to the input root, printable (for the manifest)."""
     base = root.rstrip("/") + "/"
-    return uri[len(base) :] if uri.startswith(base) else uri
+    return printable(uri[len(base) :] if uri.startswith(base) else uri)

@@ -35,6 +35,20 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
+# A bad optional value emptied in a row that stayed valid (``validate``): where it was and why.
+# No value and no detail: the row itself is in the canonical table (the value is not).
+DROPPED_SCHEMA = pa.schema(
+    [
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("column", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ],
+    metadata={b"doc": b"row: 1-based line for jsonl/csv, 0-based row index for parquet"},
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """The outcome of all checks on one batch of ``n`` rows.
@@ -146,6 +160,26 @@ def records_table(
             "raw": pa.array([truncate(t, max_chars) for t in raw], pa.string()),
         },
         schema=QUARANTINE_SCHEMA,
+    )
+
+
+def dropped_records(
+    dropped: Sequence[Finding], *, table_name: str, source: str, row_numbers: np.ndarray
+) -> pa.Table:
+    """One row per emptied value (``DROPPED_SCHEMA``); ``row_numbers``: the batch's rows."""
+    # In row order, whatever the batching (the output must not depend on ``batch_rows``).
+    cells = sorted(
+        (int(r), f.column, f.reason.value) for f in dropped for r in row_numbers[f.rows]
+    )
+    return pa.table(
+        {
+            "table": pa.array([table_name] * len(cells), pa.string()),
+            "source": pa.array([source] * len(cells), pa.string()),
+            "row": pa.array([c[0] for c in cells], pa.int64()),
+            "column": pa.array([c[1] for c in cells], pa.string()),
+            "reason": pa.array([c[2] for c in cells], pa.string()),
+        },
+        schema=DROPPED_SCHEMA,
     )
 
 

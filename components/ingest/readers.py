@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from components.ingest.csv_records import csv_records
-from components.ingest.errors import InputFormatError
+from components.ingest.errors import InputFormatError, MissingColumnError
 from components.ingest.formats import (
     JSONL,
     PARQUET,
@@ -38,6 +38,8 @@ from components.ingest.listing import InputFile, local_copy
 T = TypeVar("T")
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Spreadsheet exports start UTF-8 text with a byte-order mark; it is not part of the first name.
+UTF8_BOM = b"\xef\xbb\xbf"
 PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 65_536
 # A batch ends at this many bytes of text (and a multi-line CSV record may not grow past it).
@@ -53,13 +55,13 @@ def iter_batches(source: InputFile, table: schemas.Table, *, batch_rows: int) ->
     """
     with local_copy(source.uri) as path:
         if source.format == PARQUET:
-            yield from _parquet_batches(path, source.uri, table, batch_rows)
+            yield from _parquet_batches(path, source.shown, table, batch_rows)
         else:
             with _open_text(path, source) as stream:
                 if source.format == JSONL:
-                    yield from _jsonl_batches(stream, source.uri, table, batch_rows)
+                    yield from _jsonl_batches(stream, source.shown, table, batch_rows)
                 else:
-                    yield from _csv_batches(stream, source.uri, table, batch_rows)
+                    yield from _csv_batches(stream, source.shown, table, batch_rows)
 
 
 def prefetch(items: Iterator[T]) -> Iterator[T]:
@@ -82,10 +84,22 @@ def prefetch(items: Iterator[T]) -> Iterator[T]:
 def _parquet_batches(
     path: pathlib.Path, uri: str, table: schemas.Table, batch_rows: int
 ) -> Iterator[RawBatch]:
+    # Opened by Python: pyarrow cannot take a path whose name is not UTF-8 (surrogate escapes).
     try:
-        f = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as err:
-        raise InputFormatError(f"{uri}: not a readable Parquet file ({err})") from err
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    except OSError as err:
+        raise InputFormatError(f"{uri}: cannot open ({err.strerror})") from err
+    with handle:
+        try:
+            f = pq.ParquetFile(handle)
+        except (pa.ArrowException, OSError) as err:
+            raise InputFormatError(f"{uri}: not a readable Parquet file ({err})") from err
+        yield from _parquet_file_batches(f, uri, table, batch_rows)
+
+
+def _parquet_file_batches(
+    f: pq.ParquetFile, uri: str, table: schemas.Table, batch_rows: int
+) -> Iterator[RawBatch]:
     with f:
         present = [c.name for c in table.columns if c.name in f.schema_arrow.names]
         if not present and f.metadata.num_rows == 0:
@@ -95,6 +109,10 @@ def _parquet_batches(
                 f"{uri}: Parquet has none of the columns of table {table.name!r} "
                 f"({table.names}); it has {f.schema_arrow.names}"
             )
+        _require_columns(
+            uri, table, f.schema_arrow.names, what="Parquet schema", rows=f.metadata.num_rows
+        )
+        extra = frozenset(f.schema_arrow.names) - set(table.names)
         start = 0
         batches = f.iter_batches(batch_size=batch_rows, columns=present)
         while True:
@@ -108,7 +126,9 @@ def _parquet_batches(
                 ) from err
             n = batch.num_rows
             yield RawBatch(
-                [pa.Table.from_batches([batch])], np.arange(start, start + n, dtype=np.int64)
+                [pa.Table.from_batches([batch])],
+                np.arange(start, start + n, dtype=np.int64),
+                extra=extra,
             )
             start += n
 
@@ -119,18 +139,18 @@ def _open_text(path: pathlib.Path, source: InputFile) -> Iterator[BinaryIO]:
     try:
         raw = open(path, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as err:
-        raise InputFormatError(f"{source.uri}: cannot open ({err.strerror})") from err
+        raise InputFormatError(f"{source.shown}: cannot open ({err.strerror})") from err
     with raw:
         head = raw.read(SNIFF_BYTES)
         raw.seek(0)
         if source.gzipped:
             if not head.startswith(GZIP_MAGIC):
-                raise InputFormatError(f"{source.uri}: named .gz but is not gzip-compressed")
+                raise InputFormatError(f"{source.shown}: named .gz but is not gzip-compressed")
             stream: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
             try:
                 head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
             except (OSError, EOFError, zlib.error) as err:
-                raise InputFormatError(f"{source.uri}: corrupt gzip data ({err})") from err
+                raise InputFormatError(f"{source.shown}: corrupt gzip data ({err})") from err
         else:
             stream = raw
         _refuse_binary(head, source)
@@ -140,18 +160,25 @@ def _open_text(path: pathlib.Path, source: InputFile) -> Iterator[BinaryIO]:
 def _refuse_binary(head: bytes, source: InputFile) -> None:
     what = source.format.upper()
     if head.startswith(PARQUET_MAGIC):
-        raise InputFormatError(f"{source.uri}: claims {what} but is a Parquet file")
+        raise InputFormatError(f"{source.shown}: claims {what} but is a Parquet file")
     if head.startswith(GZIP_MAGIC):
-        raise InputFormatError(f"{source.uri}: claims {what} but is gzip-compressed (name it .gz)")
+        raise InputFormatError(
+            f"{source.shown}: claims {what} but is gzip-compressed (name it .gz)"
+        )
     if b"\x00" in head:
-        raise InputFormatError(f"{source.uri}: claims {what} but holds binary data (NUL bytes)")
+        raise InputFormatError(f"{source.shown}: claims {what} but holds binary data (NUL bytes)")
 
 
 def _lines(stream: BinaryIO, uri: str) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, line) pairs; decompression errors name the file and line."""
+    """(1-based line number, line) pairs; decompression errors name the file and line.
+
+    A UTF-8 byte-order mark at the start of the first line is dropped (it is not text).
+    """
     number = 0
     try:
         for number, line in enumerate(stream, start=1):
+            if number == 1 and line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM) :]
             yield number, line
     except (OSError, EOFError, zlib.error) as err:
         raise InputFormatError(f"{uri}: unreadable after line {number} ({err})") from err
@@ -192,6 +219,7 @@ def _csv_batches(
             f"{uri} line 1: CSV header {header} names none of the columns of table "
             f"{table.name!r} ({table.names})"
         )
+    _require_columns(uri, table, header, what="CSV header")
     records: list[bytes] = []
     rows: list[int] = []
     broken: list[Malformed] = []
@@ -210,6 +238,24 @@ def _csv_batches(
             records, rows, broken, size = [], [], [], 0
     if records or broken:
         yield parse_csv(header, records, rows, broken=broken)
+
+
+def _require_columns(
+    uri: str, table: schemas.Table, names: list[str], *, what: str, rows: int | None = None
+) -> None:
+    """One error for a file without a required column (renamed or dropped), not a row each.
+
+    Raises:
+        MissingColumnError: naming the file, the missing columns and the unknown ones.
+    """
+    missing = [c.name for c in table.columns if c.required and c.name not in names]
+    if missing:
+        unknown = [n for n in names if n not in table.names]
+        count = "" if rows is None else f"; its {rows:,} rows were not read"
+        raise MissingColumnError(
+            f"{uri}: required column(s) {missing} of table {table.name!r} missing from the "
+            f"{what} (unknown columns there: {unknown or 'none'}; renamed?){count}"
+        )
 
 
 def _max_lines(table: schemas.Table) -> int:

@@ -9,7 +9,8 @@ first one that fails, ``reasons`` all of them. 1 and 3 are ``coercion``'s, 11 ``
 3. ``bad_type``          a value cannot be read as the column's type
 4. ``bad_value``         a value is not one of the column's allowed values
 5. ``out_of_range``      a number is outside the column's bounds, NaN or infinite; a timestamp
-                         before the Unix epoch (``EARLIEST_TS``)
+                         before the Unix epoch (``EARLIEST_TS``) or past what a datetime holds
+                         (``LATEST_TS``, year 9999: a corrupt or unit-confused value)
 6. ``too_long``          a string (characters) or binary (bytes) is longer than ``max_len``; an
                          image of more than ``MAX_IMAGE_PIXELS`` pixels
 7. ``corrupt_image``     image bytes are not a PNG/JPEG that Pillow fully decodes
@@ -41,6 +42,9 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 # No shop, review or social link predates 1970; an earlier time is a unit or sign error (e.g. a
 # negative epoch). The contract declares no lower bound on times, so ingest holds it here.
 EARLIEST_TS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The last instant a Python datetime holds: a timestamp past it (2**62 us is year 148,108) is no
+# time at all, and rendering it would raise OverflowError.
+LATEST_TS = dt.datetime.max.replace(tzinfo=dt.UTC)
 # A 9000x9000 PNG of one colour is 80 KB and decodes to 243 MB of RGB (972 MB as float32 in the
 # transform graph). Pillow only refuses above ~179 M pixels; 16.7 M (4096^2) is far above any
 # product photo and the model uses 32x32. Checked from the header, before any pixel is decoded.
@@ -90,6 +94,7 @@ def check_batch(
             checks += _image_checks(arr, col)
         if col.type == schemas.TIMESTAMP:
             checks.append(_before_epoch_check(arr))
+            checks.append(_past_datetime_check(arr))
             checks.append(_future_check(arr, now))
         if col.references is not None:
             checks.append(_reference_check(arr, col, known.get(col.references)))
@@ -224,7 +229,19 @@ def _before_epoch_check(arr: pa.Array):
         Reason.OUT_OF_RANGE,
         mask,
         lambda rows: [
-            f"{v.isoformat()} is before {EARLIEST_TS.isoformat()}" for v in _values(arr, rows)
+            f"{v} is before {EARLIEST_TS.isoformat()}" for v in timestamps_shown(arr, rows)
+        ],
+    )
+
+
+def _past_datetime_check(arr: pa.Array):
+    mask = bools(pc.greater(arr.cast(pa.int64()), pa.scalar(_micros(LATEST_TS), pa.int64())))
+    return (
+        Reason.OUT_OF_RANGE,
+        mask,
+        lambda rows: [
+            f"{v} is past {LATEST_TS.isoformat()} (no time a datetime can hold)"
+            for v in timestamps_shown(arr, rows)
         ],
     )
 
@@ -234,10 +251,30 @@ def _future_check(arr: pa.Array, now: dt.datetime):
     return (
         Reason.FUTURE_TIMESTAMP,
         mask,
-        lambda rows: [
-            f"{v.isoformat()} is after now {now.isoformat()}" for v in _values(arr, rows)
-        ],
+        lambda rows: [f"{v} is after now {now.isoformat()}" for v in timestamps_shown(arr, rows)],
     )
+
+
+def timestamps_shown(arr: pa.Array, rows: np.ndarray) -> list[str]:
+    """ISO text of timestamps at ``rows``; one no datetime holds as its microseconds."""
+    picked = arr.take(pa.array(rows, type=pa.int64()))
+    try:
+        return [v.isoformat() for v in picked.to_pylist()]
+    except OverflowError:
+        micros = picked.cast(pa.int64()).to_pylist()
+        return [_shown_micros(n) for n in micros]
+
+
+def _shown_micros(n: int) -> str:
+    try:
+        return (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=n)).isoformat()
+    except OverflowError:
+        return f"{n:,} us from 1970-01-01 (year {1970 + n / 31_556_952e6:,.0f})"
+
+
+def _micros(value: dt.datetime) -> int:
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _reference_check(arr: pa.Array, col: Column, ids: pa.Array | None):

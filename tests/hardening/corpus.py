@@ -13,6 +13,11 @@ Every planted row is a copy of a good row with one defect, so its expected reaso
 failing check, see ``components.ingest.rules``) is known. Bad rows are interleaved with the good
 ones (a duplicate always after its original) so the parsers' fast paths meet them mid-chunk.
 
+A defect in one optional value (``components.ingest.validate``: not required, not a key, not the
+time column) must cost only that value: such a row is expected valid, its value listed as
+dropped (``Case.dropped``). Its copy gets a fresh key (a fresh session for events), or once
+emptied it would be a duplicate of the row it was copied from.
+
 Layout written per format (one root per format, all six tables):
 - jsonl/csv: ``<root>/<table>/part-00000.<ext>``; ``row`` in quarantine = 1-based line.
 - parquet: ``part-00000`` (canonical types), ``part-00001`` (rows with a wrong-typed cell: every
@@ -41,6 +46,7 @@ from PIL import Image
 import schemas
 from components.ingest.coercion import nullable_schema
 from components.ingest.reasons import Reason
+from components.ingest.validate import VALUE_REASONS, optional_columns
 from components.sources import bad_rows
 from components.sources.bad_rows import BadKind
 from components.sources.generate import generate_shop
@@ -95,6 +101,8 @@ class Case:
         expected: The reason ingest must give (None: the row must be valid).
         mangle: Turns the encoded line into the planted one (text formats only).
         source: The good row this one is a copy of (it is placed after it).
+        dropped: ``(column, reason)`` of the one optional value ingest must empty (the row
+            itself is then expected valid).
     """
 
     row: dict
@@ -102,6 +110,7 @@ class Case:
     expected: Reason | None = None
     mangle: Callable[[bytes], bytes] | None = None
     source: int | None = None
+    dropped: tuple[str, Reason] | None = None
 
 
 @dataclasses.dataclass
@@ -363,7 +372,36 @@ def defect_cases(table: Table, good: list[dict], fmt: str, rng: np.random.Genera
         )
     if fmt == "csv":
         add("stray_quote", Reason.MALFORMED, lambda row, j, i: Case(row, mangle=_stray_quote))
+    for n, case in enumerate(cases):
+        _expect_dropped(table, good, case, n)
     return cases
+
+
+def _expect_dropped(table: Table, good: list[dict], case: Case, n: int) -> None:
+    """A case whose one defect is an optional value: expected valid, that value dropped."""
+    if case.source is None or case.mangle is not None or case.expected not in VALUE_REASONS:
+        return
+    original = good[case.source]
+    changed = [c for c in table.names if not _same(case.row.get(c), original.get(c))]
+    optional = optional_columns(table)
+    spoiled = [c for c in changed if c in optional]
+    if len(spoiled) != 1 or set(changed) - set(spoiled) - {cols.EVENT_TYPE}:
+        return
+    case.dropped, case.expected = (spoiled[0], case.expected), None
+    if table.key:
+        for column in table.key:
+            case.row[column] = f"fresh-{table.name}-{n}"
+    else:  # events: a session of its own, or once emptied it equals the row it copies
+        column = cols.SESSION_ID if spoiled[0] != cols.SESSION_ID else cols.QUERY
+        case.row[column] = f"fresh-{n}"
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, Raw | BadUtf8) or isinstance(b, Raw | BadUtf8):
+        return False
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
 
 
 _BOMB: list[bytes] = []

@@ -2,7 +2,8 @@
 
 Zero crashes; every row accounted for (``valid + quarantined == read`` per table and format, and
 ``read`` is the number of rows written); every quarantined row carries a reason, and that reason
-is the one the planted defect calls for (see ``corpus.py``); every good row comes out valid.
+is the one the planted defect calls for (see ``corpus.py``); every good row comes out valid; a
+row whose one defect is an optional value comes out valid with exactly that value dropped.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def test_corpus_is_big_and_covers_every_defect_class(built) -> None:
     for fmt, tables in written.items():
         assert set(tables) == {t.name for t in schemas.TABLES}
         for name, w in tables.items():
-            planted = [c for c in w.cases if c.expected is not None]
+            planted = [c for c in w.cases if c.defect is not None]
             bad[(fmt, name)] = len(planted)
             classes |= {c.defect for c in planted}
             assert planted, (fmt, name)
@@ -117,6 +118,24 @@ def test_every_row_accounted_for_with_the_planted_reason(built, ingested, fmt) -
             key = (table.name, case.defect, case.expected.value, "valid")
             wrong[key] += 1
             example.setdefault(key, {c: str(v)[:80] for c, v in case.row.items()})
+        dropped = pq.read_table(layout.dropped_values_path(out, table.name)).to_pylist()
+        assert counts["dropped_values"] == _counted(dropped), table.name
+        found = set()
+        for record in dropped:
+            where = (listing.relative(record["source"], str(tmp / fmt)), record["row"])
+            case = w.at.get(where)
+            got = (record["column"], record["reason"])
+            want = None if case is None or case.dropped is None else case.dropped
+            if want is None or got != (want[0], want[1].value):
+                key = (table.name, "dropped", str(want), str(got))
+                wrong[key] += 1
+                example.setdefault(key, where)
+            found.add(where)
+        for where, case in w.at.items():
+            if case.dropped is not None and (where not in found or where in seen):
+                key = (table.name, case.defect, f"dropped {case.dropped}", "not dropped")
+                wrong[key] += 1
+                example.setdefault(key, where)
     assert not wrong, "\n".join(
         f"{k}: {n}, e.g. {example.get(k)}" for k, n in sorted(wrong.items(), key=str)
     )
@@ -131,6 +150,29 @@ def test_good_rows_come_out_valid_and_whole(built, ingested, fmt) -> None:
         key = list(table.key)
         rows = layout.read_table(ingested[fmt], table.name).select(key).to_pylist()
         assert sorted(map(str, rows)) == sorted(str({k: r[k] for k in key}) for r in good)
+
+
+def _counted(records: list[dict]) -> dict:
+    out: dict = {}
+    for r in records:
+        out.setdefault(r["column"], collections.Counter())[r["reason"]] += 1
+    return {c: dict(sorted(n.items())) for c, n in sorted(out.items())}
+
+
+def test_optional_defects_are_many_and_cost_only_their_value(built) -> None:
+    _, written = built
+    dropped = collections.Counter(
+        (fmt, c.dropped[1].value)
+        for fmt, tables in written.items()
+        for w in tables.values()
+        for c in w.cases
+        if c.dropped is not None
+    )
+    assert sum(dropped.values()) >= 1_000, dropped
+    for fmt in corpus.FORMATS:
+        kinds = {reason for f, reason in dropped if f == fmt}
+        assert {"bad_type", "out_of_range", "too_long", "bad_value"} <= kinds, (fmt, kinds)
+        assert "corrupt_image" in kinds or fmt != "parquet", (fmt, kinds)
 
 
 def _tiny_shop(root: pathlib.Path, write_raw) -> None:

@@ -1,4 +1,9 @@
-"""Each reason code on hand-made rows, through the pure validate_batch."""
+"""Each reason code on hand-made rows, through the pure validate_batch.
+
+A bad value of a required column, a key, a foreign key or the time column refuses its row; a
+bad value of an optional column is emptied and kept as a finding (``Checked.dropped``) while
+the row stays valid.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,11 @@ def event(**overrides: object) -> dict:
     return row
 
 
+def dropped(checked) -> list[tuple[Reason, str, list[int]]]:
+    """``(reason, column, batch rows)`` of every emptied optional value."""
+    return [(f.reason, f.column, f.rows.tolist()) for f in checked.dropped]
+
+
 def check(table: schemas.Table, rows: list[dict], *, seen: SeenKeys | None = None):
     names = table.names
     raw = pa.table(
@@ -53,12 +63,7 @@ def check(table: schemas.Table, rows: list[dict], *, seen: SeenKeys | None = Non
         ({cols.USER_ID: "   "}, Reason.MISSING_REQUIRED, cols.USER_ID),
         ({cols.TS: "yesterday"}, Reason.BAD_TYPE, cols.TS),
         ({cols.TS: "2024-13-40T00:00:00Z"}, Reason.BAD_TYPE, cols.TS),
-        ({cols.DWELL_S: "12s"}, Reason.BAD_TYPE, cols.DWELL_S),
         ({cols.EVENT_TYPE: "like"}, Reason.BAD_VALUE, cols.EVENT_TYPE),
-        ({cols.VALUE: "7.0"}, Reason.OUT_OF_RANGE, cols.VALUE),
-        ({cols.VALUE: "nan"}, Reason.OUT_OF_RANGE, cols.VALUE),
-        ({cols.DWELL_S: "inf"}, Reason.OUT_OF_RANGE, cols.DWELL_S),
-        ({cols.SESSION_ID: "s" * (cols.MAX_ID_LEN + 1)}, Reason.TOO_LONG, cols.SESSION_ID),
         ({cols.TS: "2031-01-01T00:00:00Z"}, Reason.FUTURE_TIMESTAMP, cols.TS),
         ({cols.USER_ID: "u9"}, Reason.UNKNOWN_USER, cols.USER_ID),
         ({cols.ITEM_ID: "i9"}, Reason.UNKNOWN_ITEM, cols.ITEM_ID),
@@ -75,9 +80,32 @@ def test_each_reason_on_one_bad_event(overrides: dict, reason: Reason, column: s
     assert checked.verdict.column == [column]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "reason", "column"),
+    [
+        ({cols.DWELL_S: "12s"}, Reason.BAD_TYPE, cols.DWELL_S),
+        ({cols.VALUE: "7.0"}, Reason.OUT_OF_RANGE, cols.VALUE),
+        ({cols.VALUE: "nan"}, Reason.OUT_OF_RANGE, cols.VALUE),
+        ({cols.DWELL_S: "inf"}, Reason.OUT_OF_RANGE, cols.DWELL_S),
+        ({cols.SESSION_ID: "s" * (cols.MAX_ID_LEN + 1)}, Reason.TOO_LONG, cols.SESSION_ID),
+    ],
+)
+def test_a_bad_optional_value_is_dropped_and_the_event_stays(
+    overrides: dict, reason: Reason, column: str
+) -> None:
+    later = {cols.TS: "2024-01-02T09:00:00Z"}  # not a copy of the first once emptied
+    rows = [event(), event(**overrides, **later), event(**{cols.TS: "2024-01-03T00:00:00Z"})]
+    checked = check(
+        schemas.EVENTS, [{k: str(v) if v is not None else None for k, v in r.items()} for r in rows]
+    )
+    assert checked.valid.num_rows == 3 and checked.verdict.bad.tolist() == []
+    assert checked.valid.column(column).to_pylist()[1] is None
+    assert dropped(checked) == [(reason, column, [1])]
+
+
 def test_out_of_range_detail_names_value_and_bounds() -> None:
     checked = check(schemas.EVENTS, [event(**{cols.VALUE: 7.0})])
-    assert checked.verdict.detail == ["value 7.0 outside [1, 5]"]
+    assert checked.dropped[0].details == ("value 7.0 outside [1, 5]",)
 
 
 def test_first_reason_follows_check_order_and_all_are_kept() -> None:
@@ -114,7 +142,7 @@ def test_huge_integers_are_bad_not_a_crash() -> None:
     huge_ts = check(schemas.EVENTS, [event(**{cols.TS: 2**53 + 1})])
     huge_value = check(schemas.EVENTS, [event(**{cols.VALUE: 2**60 + 1})])
     assert huge_ts.verdict.reason == [Reason.BAD_TYPE]
-    assert huge_value.verdict.reason == [Reason.OUT_OF_RANGE]
+    assert dropped(huge_value) == [(Reason.OUT_OF_RANGE, cols.VALUE, [0])]
 
 
 def test_numbers_from_strings_and_wrong_parquet_types() -> None:
@@ -122,8 +150,8 @@ def test_numbers_from_strings_and_wrong_parquet_types() -> None:
         schemas.ITEMS,
         [{cols.ITEM_ID: "i1", cols.PRICE: " 12.5 "}, {cols.ITEM_ID: "i2", cols.PRICE: "x"}],
     )
-    assert checked.valid.column(cols.PRICE).to_pylist() == [12.5]
-    assert checked.verdict.reason == [Reason.BAD_TYPE]
+    assert checked.valid.column(cols.PRICE).to_pylist() == [12.5, None]
+    assert dropped(checked) == [(Reason.BAD_TYPE, cols.PRICE, [1])]
 
 
 def test_valid_rows_have_the_canonical_schema() -> None:
@@ -142,8 +170,9 @@ def test_images_png_jpeg_pass_and_truncated_garbage_fail() -> None:
         {cols.ITEM_ID: "f", cols.IMAGE_BYTES: b"GIF89a"},
     ]
     checked = check(schemas.ITEMS, rows)
-    assert checked.valid.column(cols.ITEM_ID).to_pylist() == ["a", "b"]
-    assert set(checked.verdict.reason) == {Reason.CORRUPT_IMAGE}
+    assert checked.valid.column(cols.ITEM_ID).to_pylist() == list("abcdef")  # every item stays
+    assert checked.valid.column(cols.IMAGE_BYTES).to_pylist() == [png, jpg, None, None, None, None]
+    assert dropped(checked) == [(Reason.CORRUPT_IMAGE, cols.IMAGE_BYTES, [2, 3, 4, 5])]
 
 
 def test_base64_image_from_text_formats() -> None:
@@ -154,8 +183,8 @@ def test_base64_image_from_text_formats() -> None:
         {cols.ITEM_ID: "b", cols.IMAGE_BYTES: "not base64!"},
     ]
     checked = check(schemas.ITEMS, rows)
-    assert checked.valid.column(cols.IMAGE_BYTES).to_pylist() == [png_bytes()]
-    assert checked.verdict.reason == [Reason.BAD_TYPE]
+    assert checked.valid.column(cols.IMAGE_BYTES).to_pylist() == [png_bytes(), None]
+    assert dropped(checked) == [(Reason.BAD_TYPE, cols.IMAGE_BYTES, [1])]
 
 
 def test_embedding_as_json_text_and_non_finite() -> None:
@@ -165,8 +194,11 @@ def test_embedding_as_json_text_and_non_finite() -> None:
         {cols.ITEM_ID: "c", cols.IMAGE_EMBEDDING: '["x"]'},
     ]
     checked = check(schemas.ITEMS, rows)
-    assert checked.valid.column(cols.IMAGE_EMBEDDING).to_pylist() == [[0.5, 1.0]]
-    assert checked.verdict.reason == [Reason.OUT_OF_RANGE, Reason.BAD_TYPE]
+    assert checked.valid.column(cols.IMAGE_EMBEDDING).to_pylist() == [[0.5, 1.0], None, None]
+    assert sorted(dropped(checked)) == [
+        (Reason.BAD_TYPE, cols.IMAGE_EMBEDDING, [2]),
+        (Reason.OUT_OF_RANGE, cols.IMAGE_EMBEDDING, [1]),
+    ]
 
 
 def test_invalid_utf8_in_binary_id_is_malformed() -> None:
@@ -183,8 +215,9 @@ def test_duplicates_by_key_first_valid_occurrence_kept_across_batches() -> None:
         [{cols.USER_ID: "u1", cols.AGE_BUCKET: "bad"}, {cols.USER_ID: "u1"}],
         seen=seen,
     )
-    assert first.valid.num_rows == 1
-    assert first.verdict.reason == [Reason.BAD_VALUE]
+    assert first.valid.num_rows == 1  # the first one, its bad age bucket emptied
+    assert first.verdict.reason == [Reason.DUPLICATE]
+    assert dropped(first) == [(Reason.BAD_VALUE, cols.AGE_BUCKET, [0])]
     second = check(
         schemas.USERS, [{cols.USER_ID: "u2"}, {cols.USER_ID: "u1", cols.COUNTRY: "IT"}], seen=seen
     )
@@ -204,7 +237,30 @@ def test_accounting_holds_for_a_mixed_batch() -> None:
     rows = [event(), event(**{cols.USER_ID: None}), event(**{cols.VALUE: 9}), event()]
     checked = check(schemas.EVENTS, rows)
     assert checked.valid.num_rows + len(checked.verdict.bad) == len(rows)
+    # The third is the first once its value is emptied: a duplicate of it.
     assert np.array_equal(checked.verdict.valid, [True, False, False, False])
+    assert checked.verdict.reason == [Reason.MISSING_REQUIRED, Reason.DUPLICATE, Reason.DUPLICATE]
+
+
+def test_a_bad_optional_value_in_a_refused_row_is_not_counted_as_dropped() -> None:
+    checked = check(schemas.EVENTS, [event(**{cols.USER_ID: None, cols.VALUE: 9})])
+    assert checked.verdict.reason == [Reason.MISSING_REQUIRED] and checked.dropped == []
+
+
+def test_a_timestamp_no_datetime_holds_is_out_of_range_not_a_crash() -> None:
+    raw = pa.table(
+        {
+            cols.USER_ID: ["u1", "u1"],
+            cols.ITEM_ID: ["i1", "i1"],
+            cols.EVENT_TYPE: ["view", "view"],
+            cols.TS: pa.array([2**62, -(2**62)], pa.int64()).cast(schemas.TIMESTAMP),
+        }
+    )
+    checked = validate_batch(raw, schemas.EVENTS, now=NOW, known=KNOWN, seen=SeenKeys())
+    assert checked.verdict.reason == [Reason.OUT_OF_RANGE] * 2
+    assert "past 9999-12-31T23:59:59.999999+00:00" in checked.verdict.detail[0]
+    assert "is before 1970-01-01" in checked.verdict.detail[1]
+    assert "year 148,10" in checked.verdict.detail[0]  # 2**62 us, shown, not an OverflowError
 
 
 def test_reason_order_is_the_documented_one() -> None:

@@ -52,14 +52,14 @@ def test_storage_down_between_listing_and_download(
     for path in sorted(p for p in raw.rglob("*") if p.is_file()):
         bucket.blob(f"shop/{path.relative_to(raw).as_posix()}").upload_from_filename(str(path))
     monkeypatch.setenv(listing.RETRY_DEADLINE_ENV, str(DEADLINE_S))
-    find_inputs = listing.find_inputs
+    scan_inputs = listing.scan_inputs
 
     def listed_then_down(*args, **kwargs):
-        found = find_inputs(*args, **kwargs)
+        found = scan_inputs(*args, **kwargs)
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", dead_url())  # storage stops here
         return found
 
-    monkeypatch.setattr(listing, "find_inputs", listed_then_down)
+    monkeypatch.setattr(listing, "scan_inputs", listed_then_down)
     root = f"gs://{gcs_bucket}/shop"
     with pytest.raises(InputUnavailableError) as info:
         job.run(root, str(tmp_path / "out"), config())
