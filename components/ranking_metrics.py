@@ -19,6 +19,12 @@ MRR = "mrr"
 USERS = "users"
 
 
+def metric_names(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
+    """The metric names ``ranking_metrics`` measures for ``ks`` (``users`` aside), sorted."""
+    names = [f"{name}@{k}" for k in ks for name in (*PER_USER, "coverage")]
+    return sorted([*names, MRR])
+
+
 def hit_matrix(
     ranked: Sequence[Sequence[str]], targets: Sequence[set[str]], *, depth: int
 ) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Shared fixtures: the tiny shop ingested, transformed and trained once per session, the
-raw-file writer, the loopback GCS emulator, and keeping benchmarks out of ordinary runs.
+raw-file writer, the loopback GCS emulator (and one that enforces GCS's generation
+preconditions), and keeping benchmarks out of ordinary runs.
 
 Session outputs (``tiny_data``, ``tiny_examples``, ``tiny_model``) are shared by every module
 that reads them: a test that needs to change one copies it first.
@@ -175,24 +176,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A gcp-storage-emulator on loopback for the session; yields its ``http://host:port``.
-
-    Started as a subprocess of the venv's console script (in memory), polled until its JSON API
-    answers, terminated afterwards. Tests point the real google-cloud-storage client at it with
-    ``STORAGE_EMULATOR_HOST`` (see ``gcs_bucket``).
-    """
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    exe = pathlib.Path(sys.executable).parent / "gcp-storage-emulator"
-    log = tmp_path_factory.mktemp("gcs") / "emulator.log"
+def _serve_emulator(command: list[str], log: pathlib.Path, url: str) -> Iterator[str]:
+    """Run an emulator ``command``, poll until its JSON API answers, yield ``url``, stop it."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + EMULATOR_START_S
         while True:
@@ -217,14 +204,49 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait()
 
 
-@pytest.fixture
-def gcs_bucket(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh bucket in the emulator; ``STORAGE_EMULATOR_HOST`` is set for the test."""
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A gcp-storage-emulator on loopback for the session; yields its ``http://host:port``.
+
+    Started as a subprocess of the venv's console script (in memory), polled until its JSON API
+    answers, terminated afterwards. Tests point the real google-cloud-storage client at it with
+    ``STORAGE_EMULATOR_HOST`` (see ``gcs_bucket``).
+    """
+    port = _free_port()
+    exe = pathlib.Path(sys.executable).parent / "gcp-storage-emulator"
+    command = [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
+    log = tmp_path_factory.mktemp("gcs") / "emulator.log"
+    yield from _serve_emulator(command, log, f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="session")
+def gcs_strict_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same emulator enforcing GCS's ``ifGenerationMatch`` (``tests/gcs_strict_emulator``)."""
+    port = _free_port()
+    script = pathlib.Path(__file__).parent / "gcs_strict_emulator.py"
+    command = [sys.executable, str(script), "127.0.0.1", str(port)]
+    log = tmp_path_factory.mktemp("gcs-strict") / "emulator.log"
+    yield from _serve_emulator(command, log, f"http://127.0.0.1:{port}")
+
+
+def _fresh_bucket(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
     client = storage.Client(project="test-project", credentials=AnonymousCredentials())
     name = f"test-{uuid.uuid4().hex[:12]}"
     client.create_bucket(name)
     return name
+
+
+@pytest.fixture
+def gcs_strict_bucket(gcs_strict_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket in the precondition-enforcing emulator; ``STORAGE_EMULATOR_HOST`` set."""
+    return _fresh_bucket(gcs_strict_emulator, monkeypatch)
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket in the emulator; ``STORAGE_EMULATOR_HOST`` is set for the test."""
+    return _fresh_bucket(gcs_emulator, monkeypatch)

@@ -8,17 +8,11 @@ import json
 from collections.abc import Mapping
 from typing import ClassVar
 
-from components.evaluate.gates import ForceBless, GateConfigError
-from components.evaluate.slices import (
-    ACTIVITY,
-    CATEGORY_SLICE,
-    HAS_REVIEWS,
-    HAS_SOCIAL,
-    TARGET_IMAGE,
-)
-from components.ranking_metrics import DEFAULT_KS
+from components.evaluate.gates import FirstNight, ForceBless, GateConfigError
+from components.evaluate.slices import DIMENSION_VALUES
+from components.ranking_metrics import DEFAULT_KS, metric_names
 
-SLICE_DIMENSIONS = (ACTIVITY, CATEGORY_SLICE, HAS_REVIEWS, HAS_SOCIAL, TARGET_IMAGE)
+SLICE_DIMENSIONS = tuple(DIMENSION_VALUES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +43,10 @@ class EvaluateConfig:
         infra_requests: Raw requests served in the fresh-process infra validation (0: skip).
         force_bless_by: Who forces the blessing (with ``force_bless_reason``; both or neither).
         force_bless_reason: Why.
+        first_night_by: Who asks for a first-night bootstrap: judge the candidate without a
+            model in service although the registry has served one that cannot be read (with
+            ``first_night_reason``; both or neither). Never needed on an empty root.
+        first_night_reason: Why.
         batch_size: Users per serving request.
         max_users: Users evaluated at most: a fixed sample (smallest CRC-32 of the id) of the
             users with eval-window events, the same for every model; 0 evaluates all. Bounds
@@ -73,6 +71,8 @@ class EvaluateConfig:
     infra_requests: int = 32
     force_bless_by: str = ""
     force_bless_reason: str = ""
+    first_night_by: str = ""
+    first_night_reason: str = ""
     batch_size: int = 512
     max_users: int = 100_000
 
@@ -97,6 +97,16 @@ class EvaluateConfig:
                 f"EvaluateConfig needs 0 <= cold_max < heavy_min, got {self.cold_max}, "
                 f"{self.heavy_min}"
             )
+        measured = metric_names(self.ks)
+        for what, names in (("threshold", sorted(self.thresholds)), ("compared", self.compared)):
+            unknown = [n for n in names if n not in measured]
+            if unknown:
+                raise GateConfigError(
+                    f"{what} metric(s) {unknown} are not measured; measured with ks "
+                    f"{list(self.ks)}: {', '.join(measured)}"
+                )
+        if not self.compared:
+            raise GateConfigError("EvaluateConfig.compared names no metric")
         for piece in self.protected_slices:
             dimension, sep, value = piece.partition("=")
             if not sep or not value or dimension not in SLICE_DIMENSIONS:
@@ -104,11 +114,20 @@ class EvaluateConfig:
                     f"protected slice {piece!r} is not '<dimension>=<value>' with dimension in "
                     f"{SLICE_DIMENSIONS}"
                 )
-        if bool(self.force_bless_by.strip()) != bool(self.force_bless_reason.strip()):
-            raise GateConfigError(
-                "force-bless needs both who (force_bless_by) and why (force_bless_reason), got "
-                f"by={self.force_bless_by!r} reason={self.force_bless_reason!r}"
-            )
+            values = DIMENSION_VALUES[dimension]
+            if values is not None and value not in values:
+                raise GateConfigError(
+                    f"protected slice {piece!r}: {dimension} is one of {list(values)}, not "
+                    f"{value!r} (a slice that does not exist would switch protection off)"
+                )
+        for what in ("force_bless", "first_night"):
+            by, why = getattr(self, f"{what}_by"), getattr(self, f"{what}_reason")
+            if bool(by.strip()) != bool(why.strip()):
+                flag = what.replace("_", "-")
+                raise GateConfigError(
+                    f"{flag} needs both who (--{flag}-by) and why (--{flag}-reason), got "
+                    f"by={by!r} reason={why!r}"
+                )
 
     @property
     def force(self) -> ForceBless | None:
@@ -116,6 +135,13 @@ class EvaluateConfig:
         if not self.force_bless_by.strip():
             return None
         return ForceBless(by=self.force_bless_by.strip(), reason=self.force_bless_reason.strip())
+
+    @property
+    def first_night(self) -> FirstNight | None:
+        """The audited first-night bootstrap, when asked for."""
+        if not self.first_night_by.strip():
+            return None
+        return FirstNight(by=self.first_night_by.strip(), reason=self.first_night_reason.strip())
 
     @classmethod
     def from_json(
@@ -132,8 +158,12 @@ class EvaluateConfig:
             thresholds = json.loads(thresholds_json or "{}")
         except json.JSONDecodeError as e:
             raise GateConfigError(f"thresholds are not a JSON object: {thresholds_json!r}") from e
-        if not isinstance(thresholds, dict):
-            raise GateConfigError(f"thresholds are not a JSON object: {thresholds_json!r}")
+        if not isinstance(thresholds, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in thresholds.values()
+        ):
+            raise GateConfigError(
+                f"thresholds are not a JSON object of numbers: {thresholds_json!r}"
+            )
         if protected_slices is not None:
             fields["protected_slices"] = tuple(
                 s.strip() for s in protected_slices.split(",") if s.strip()
@@ -164,6 +194,9 @@ class GateOptions:
         slice_tolerance: A protected slice fails past this mean drop (and a CI all below 0).
         force_bless_by: Who forces the blessing of a model that fails the gate (audited).
         force_bless_reason: Why (both or neither).
+        first_night_by: Who asks for a first-night bootstrap on a root whose model in service
+            cannot be read (audited).
+        first_night_reason: Why (both or neither).
         max_users: Users evaluated at most, a fixed CRC-32 sample (0: all).
     """
 
@@ -174,6 +207,8 @@ class GateOptions:
     slice_tolerance: float = EvaluateConfig.slice_tolerance
     force_bless_by: str = EvaluateConfig.force_bless_by
     force_bless_reason: str = EvaluateConfig.force_bless_reason
+    first_night_by: str = EvaluateConfig.first_night_by
+    first_night_reason: str = EvaluateConfig.first_night_reason
     max_users: int = EvaluateConfig.max_users
 
     HELP: ClassVar[Mapping[str, str]] = {
@@ -192,6 +227,10 @@ class GateOptions:
         "the blessing and the pushed manifest; never overrides infra validation); needs "
         "--force-bless-reason",
         "force_bless_reason": "why the blessing is forced (with --force-bless-by)",
+        "first_night_by": "who asks for a first-night bootstrap: judge without a model in "
+        "service although the model root has served one that cannot be read (a damaged "
+        "LATEST, a missing version); audited like a force-bless; needs --first-night-reason",
+        "first_night_reason": "why (with --first-night-by)",
         "max_users": "users evaluated at most: a fixed sample, the smallest CRC-32 of the id "
         "(0 = all)",
     }
@@ -210,6 +249,8 @@ class GateOptions:
             slice_tolerance=self.slice_tolerance,
             force_bless_by=self.force_bless_by,
             force_bless_reason=self.force_bless_reason,
+            first_night_by=self.first_night_by,
+            first_night_reason=self.first_night_reason,
             max_users=self.max_users,
             **fields,
         )

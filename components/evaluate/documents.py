@@ -21,7 +21,9 @@ from components import completion
 # 2: warm, slices, comparisons (1 was the skeleton's models-only file, which had no such field).
 # 3: peers (most_popular now counts distinct users; users without train history are judged).
 METRICS_SCHEMA = 3
-BLESSING_SCHEMA = 2
+# 3: latest_sha256 (what LATEST held when evaluate read it; push compares-and-swaps against it)
+# and first_night (an audited first-night bootstrap, like forced).
+BLESSING_SCHEMA = 3
 # Their file names in an evaluate output directory (``python -m components.evaluate --out``).
 METRICS_FILE, BLESSING_FILE = "metrics.json", "blessing.json"
 # Model names in the metrics (beside extra models, e.g. ``id_only``, and ablation variants).
@@ -101,9 +103,13 @@ class BlessingDocument:
         blessed: The model may be pushed.
         gate_passed: The quality gates passed on their own (before any force-bless).
         forced: ``{"by", "reason"}`` of a force-bless, or None.
+        first_night: ``{"by", "reason"}`` of a first-night bootstrap (judged without a model in
+            service although the registry has served one that cannot be read), or None.
         reasons: One line per check, in the order checked.
         in_service_version: The version in service that was compared, or None.
-        model_digest: ``registry.model_root.tree_digest`` of the judged model (push checks it).
+        latest_sha256: sha256 of LATEST's bytes when evaluate read it (None: no LATEST); push
+            moves LATEST only if it still holds exactly these bytes.
+        model_digest: ``registry.digest.model_digest`` of the judged model (push checks it).
         infra: The fresh-process infra validation (``ok``, ``detail``, ``seconds``), or None.
         thresholds, compared, tolerance, protected_slices, slice_tolerance, confidence,
             bootstrap_resamples: The gate settings (``EvaluateConfig``).
@@ -113,8 +119,10 @@ class BlessingDocument:
     blessed: bool = False
     gate_passed: bool = False
     forced: Mapping[str, str] | None = None
+    first_night: Mapping[str, str] | None = None
     reasons: Sequence[str] = ()
     in_service_version: str | None = None
+    latest_sha256: str | None = None
     model_digest: str | None = None
     infra: Mapping[str, Any] | None = None
     thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)

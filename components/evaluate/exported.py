@@ -4,8 +4,10 @@ Evaluate ranks every model (candidate, baselines, model in service, ablation var
 its exported SavedModel (``components.exported_model``), never the training model:
 ``evaluate_model`` loads a train output, ranks the whole catalog for the eval requests
 (``ranking.complete_rankings`` past the serving top-K) and measures the ranking head through
-the ``ranking`` signature. A model that cannot be used gives a reason (``ModelUnusable``), not a
-crash.
+the ``ranking`` signature. Every model is ranked on today's catalog: an item it knows that is
+no longer sold (delisted since it was trained: the model in service) is never in its lists, as
+it would serve once kept (``components.push.keep``). A model that cannot be used gives a reason
+(``ModelUnusable``), not a crash.
 """
 
 from __future__ import annotations
@@ -67,10 +69,12 @@ def rank_with_model(
     depth: int,
     batch_size: int,
     model: ExportedModel | None = None,
+    catalog: set[str] | None = None,
 ) -> tuple[list[list[str]], dict]:
     """Whole-catalog rankings (history removed) of one exported model, and how they were made.
 
-    ``model`` is the already loaded export of ``model_dir`` (loaded here when None).
+    ``model`` is the already loaded export of ``model_dir`` (loaded here when None);
+    ``catalog``: today's items (None: the model's own); other items are never ranked.
 
     Raises:
         ModelUnusable: the model does not load or serve the requests, or its serving index and
@@ -83,12 +87,20 @@ def rank_with_model(
     except (OSError, ServingInputError) as e:
         raise ModelUnusable(str(e)) from e
     if model.has(CATALOG_SCORES_SIGNATURE) and model.has(CATALOG_ITEMS_SIGNATURE):
-        return _rank_catalog(model, requests, eval_set, top_ids, top_scores, depth=depth)
+        try:
+            known = model.catalog_items()
+        except (OSError, ServingInputError) as e:
+            raise ModelUnusable(str(e)) from e
+        drop = set() if catalog is None else set(known) - catalog
+        ranked, how = _rank_catalog(
+            model, requests, eval_set, top_ids, top_scores, depth=depth, drop=drop
+        )
+        return ranked, how | {"delisted_items": len(drop)}
     emb_path = train_outputs.item_embeddings_path(model_dir)
     if not (model.has(QUERY_EMBEDDING_SIGNATURE) and os.path.isfile(emb_path)):
         # An older export: rank from the serving top-K alone (lists may be cut short).
         ranked = [
-            exclude_history(r, h, depth=depth)
+            exclude_history(_on_sale(r, catalog), h, depth=depth)
             for r, h in zip(top_ids, eval_set.history, strict=True)
         ]
         short = sum(len(r) < depth for r in ranked)
@@ -103,14 +115,14 @@ def rank_with_model(
         items[ITEM_ID].to_pylist(),
         item_embeddings,
         eval_set.history,
-        depth=depth,
+        depth=depth + (0 if catalog is None else items.num_rows),
     )
     if out.inconsistent_users:
         raise ModelUnusable(
             f"{serving_dir}: serving top-K disagrees with {emb_path} for "
             f"{out.inconsistent_users} users (max score gap {out.max_score_gap:.3g})"
         )
-    return out.ranked, {
+    return [_on_sale(r, catalog)[:depth] for r in out.ranked], {
         "source": "serving top-K + query_embedding . item embeddings",
         "completed_past_top_k": out.completed,
         "max_score_gap": out.max_score_gap,
@@ -125,8 +137,11 @@ def _rank_catalog(
     top_scores: np.ndarray,
     *,
     depth: int,
+    drop: set[str],
 ) -> tuple[list[list[str]], dict]:
     """Rankings from the export's scores of the whole catalog, checked against its top-K.
+
+    ``drop``: items never ranked (delisted), beside each user's history.
 
     Raises:
         ModelUnusable: the serving top-K is not the top of the catalog scores.
@@ -139,7 +154,8 @@ def _rank_catalog(
         asked = feeds.to_feed(requests, names={fs.HIST_ITEM_IDS})[fs.HIST_ITEM_IDS]
         for scores in batches:
             rows = range(start, start + len(scores))
-            ranked += rank_scores(scores, items, [eval_set.history[r] for r in rows], depth=depth)
+            seen = [eval_set.history[r] | drop for r in rows]
+            ranked += rank_scores(scores, items, seen, depth=depth)
             own = [{b.decode() for b in asked[r] if b} for r in rows]
             more_bad, more_gap = serving_disagreements(
                 top_ids[start : start + len(scores)], top_scores[start : start + len(scores)],
@@ -154,6 +170,10 @@ def _rank_catalog(
             f"(max score gap {gap:.3g})"
         )
     return ranked, {"source": "catalog_scores (every catalog item scored)", "max_score_gap": gap}
+
+
+def _on_sale(ranked: list[str], catalog: set[str] | None) -> list[str]:
+    return ranked if catalog is None else [i for i in ranked if i in catalog]
 
 
 def score_ranking_head(model: ExportedModel, rows: pa.Table) -> dict:
@@ -219,6 +239,7 @@ def evaluate_model(
     depth: int,
     batch_size: int,
     trained_here: bool = True,
+    catalog: set[str] | None = None,
 ) -> Outcome:
     """Rank with one train output's export and measure its ranking head on ``head_rows``.
 
@@ -231,6 +252,7 @@ def evaluate_model(
         batch_size: Rows per signature call.
         trained_here: Check the train manifest first (a pushed version is checked by its
             digests instead).
+        catalog: Today's items; items outside it are never ranked (None: the model's own).
     """
     try:
         if trained_here:
@@ -240,7 +262,13 @@ def evaluate_model(
                 raise ModelUnusable(str(e)) from e
         model = load_model(model_dir, batch_size=batch_size)
         ranked, how = rank_with_model(
-            model_dir, requests, eval_set, depth=depth, batch_size=batch_size, model=model
+            model_dir,
+            requests,
+            eval_set,
+            depth=depth,
+            batch_size=batch_size,
+            model=model,
+            catalog=catalog,
         )
     except ModelUnusable as e:
         return Outcome(problem=str(e))

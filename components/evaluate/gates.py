@@ -15,27 +15,39 @@ The rule, in words (the same text goes into the README):
    users. The candidate passes only if the interval's LOWER bound is >= ``-tolerance``, i.e. the
    data rule out, at that confidence, a drop bigger than the tolerance. The burden of proof is on
    the candidate: an eval set too small to tell refuses the push (and says so), it does not
-   wave it through. Equal models on ~2,000 users give intervals of about +-0.005 on recall@50.
+   wave it through. A refusal is called a ``regression`` only when the whole interval is below
+   0 (the candidate is worse); otherwise it is ``inconclusive`` (the interval straddles the
+   tolerance: a gain is possible, a drop beyond the tolerance is not ruled out), and the reason
+   says which bound decided. Equal models on ~2,000 users give intervals of about +-0.005 on
+   recall@50. The model in service is re-ranked on today's catalog (items delisted since it was
+   trained are never counted in its lists), as it would serve after push keeps it
+   (``components.push.keep``).
 4. Protected slices (e.g. ``activity=cold``): a slice is refused only when the drop is both
    material and real: the mean difference is below ``-slice_tolerance`` AND the whole interval is
    below 0. Slices are small, so the non-inferiority rule of (3) would refuse almost every model
-   on noise; slices with fewer than ``min_slice_users`` users are reported, not judged.
+   on noise; slices with fewer than ``min_slice_users`` users are reported, not judged, and a
+   protected slice with no user at all today says so (protection is never silently off).
 5. Infra validation: the exported model must load and serve raw requests in a fresh process.
 
-Blessed = all of the above pass. When nothing is in service (or the model in service cannot be
-loaded) (3) and (4) are skipped with the reason written. A force-bless (who + why, both
-required) blesses a model that failed (1)-(4), for a planned change; it never overrides (5): a
-model that cannot serve is never pushed. The verdict and every reason are always written.
+Blessed = all of the above pass. When nothing was ever pushed (an empty model root), (3) and (4)
+are skipped with the reason written. A root that has served a model but whose model in service
+cannot be read (LATEST damaged, missing, or naming a missing, incomplete or unloadable version)
+is a refusal with that reason: the gate fails closed. Only an audited first-night bootstrap
+(``first_night``: who + why, both required; for a first night on a damaged root) judges it on
+(1), (2) and (5) alone, and is recorded in the blessing and the pushed manifest. A force-bless
+(who + why, both required) blesses a model that failed (1)-(4), for a planned change; it never
+overrides (5): a model that cannot serve is never pushed. The verdict and every reason are always
+written.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from components.evaluate.bootstrap import Interval
 
-NOTHING_IN_SERVICE = "no model in service: judged on thresholds alone"
+NOTHING_IN_SERVICE = "no model in service (nothing was ever pushed): judged on thresholds alone"
 NO_EVAL_USERS = (
     "no eval users (nobody with history before the cut-off and a new item after it): "
     "nothing was measured, not blessed"
@@ -56,7 +68,27 @@ class ForceBless:
     def __post_init__(self) -> None:
         if not self.by.strip() or not self.reason.strip():
             raise GateConfigError(
-                f"force-bless needs both who and why, got by={self.by!r} reason={self.reason!r}"
+                "force-bless needs both who (--force-bless-by) and why (--force-bless-reason), "
+                f"got by={self.by!r} reason={self.reason!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstNight:
+    """An audited first-night bootstrap (``first_night``): who asked and why (both required).
+
+    Judges the candidate without a model in service although the registry has versions whose
+    model in service cannot be read (a damaged root being rebuilt, a migration).
+    """
+
+    by: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.by.strip() or not self.reason.strip():
+            raise GateConfigError(
+                "a first-night bootstrap needs both who (--first-night-by) and why "
+                f"(--first-night-reason), got by={self.by!r} reason={self.reason!r}"
             )
 
 
@@ -84,12 +116,14 @@ class Blessing:
         gate_passed: The quality gates passed on their own (before any force-bless).
         reasons: One line per check, in the order checked.
         forced: The force-bless applied, if any.
+        first_night: The first-night bootstrap applied (no readable model in service), if any.
     """
 
     blessed: bool
     reasons: tuple[str, ...]
     gate_passed: bool | None = None
     forced: ForceBless | None = None
+    first_night: FirstNight | None = None
 
     def as_dict(self) -> dict:
         """JSON-ready form."""
@@ -97,6 +131,9 @@ class Blessing:
             "blessed": self.blessed,
             "gate_passed": self.blessed if self.gate_passed is None else self.gate_passed,
             "forced": None if self.forced is None else dataclasses.asdict(self.forced),
+            "first_night": None
+            if self.first_night is None
+            else dataclasses.asdict(self.first_night),
             "reasons": list(self.reasons),
         }
 
@@ -123,6 +160,28 @@ def no_regression(interval: Interval, *, tolerance: float) -> bool:
     return interval.low >= -tolerance
 
 
+def regression_verdict(interval: Interval, *, tolerance: float) -> tuple[bool, str]:
+    """``(passed, words)`` of the non-inferiority check, saying which bound decided.
+
+    ``no regression`` (lower bound >= -tolerance), ``regression`` (the whole interval below 0:
+    the candidate is worse), else ``inconclusive``: the interval reaches below the tolerance
+    but not wholly below 0, so the data neither rule out a drop nor show one.
+    """
+    if no_regression(interval, tolerance=tolerance):
+        return True, f"lower bound {_signed(interval.low)} >= -{tolerance}: no regression"
+    if interval.high < 0:
+        return False, (
+            f"whole interval below 0 (upper bound {_signed(interval.high)}): the candidate is "
+            "worse: regression"
+        )
+    return False, (
+        f"lower bound {_signed(interval.low)} < -{tolerance} but upper bound "
+        f"{_signed(interval.high)} >= 0: inconclusive on {interval.users} users (a drop beyond "
+        "the tolerance is not ruled out; refused because the candidate must show it is not "
+        "worse)"
+    )
+
+
 def slice_regression(interval: Interval, *, slice_tolerance: float) -> bool:
     """A protected slice regressed: mean drop beyond ``slice_tolerance`` and CI all below 0."""
     return interval.mean < -slice_tolerance and interval.high < 0
@@ -139,6 +198,9 @@ def decide_blessing(
     peer_intervals: Mapping[str, Interval] | None = None,
     comparison: Comparison | None = None,
     in_service_problem: str | None = None,
+    in_service_note: str | None = None,
+    first_night: FirstNight | None = None,
+    protected: Sequence[str] = (),
     slice_users: Mapping[str, int] | None = None,
     slice_tolerance: float = 0.0,
     min_slice_users: int = 0,
@@ -160,8 +222,14 @@ def decide_blessing(
             that metric (written beside the check), when computed.
         comparison: Bootstrap intervals against the model in service; None when nothing is in
             service or it could not be evaluated.
-        in_service_problem: Why the model in service could not be evaluated (written as a
-            reason; the regression checks are then skipped).
+        in_service_problem: Why a registry that has served a model has none that could be
+            compared (damaged LATEST, missing or unloadable version): a refusal, unless
+            ``first_night``; the regression checks are skipped either way.
+        in_service_note: Written instead of the no-model-in-service line when nothing was
+            compared for a reason that is not the registry's (the candidate is unusable).
+        first_night: An audited first-night bootstrap: ``in_service_problem`` is reported,
+            not refused.
+        protected: The protected slices asked for (one absent from the comparison says so).
         slice_users: Users per protected slice (a slice absent here had no users).
         slice_tolerance: Mean drop allowed on a protected slice.
         min_slice_users: Smaller protected slices are reported, not judged.
@@ -204,19 +272,38 @@ def decide_blessing(
             reasons.append(
                 f"{name} {ours:.4f} {relation} strongest peer {best} {theirs:.4f}{allowed}{detail}"
             )
-    if comparison is None:
-        reasons.append(in_service_problem or NOTHING_IN_SERVICE)
+    applied = None
+    if comparison is None and in_service_problem is not None:
+        if first_night is None:
+            passed = False
+            reasons.append(
+                f"{in_service_problem}: refused: the registry has served a model and none can "
+                "be compared (the gate fails closed; repair LATEST or roll back, or for a "
+                "first night on this root: --first-night-by WHO --first-night-reason WHY)"
+            )
+        else:
+            applied = first_night
+            reasons.append(
+                f"{in_service_problem}: FIRST-NIGHT BOOTSTRAP by {first_night.by}: "
+                f"{first_night.reason}: judged without a model in service"
+            )
+    elif comparison is None:
+        reasons.append(in_service_note or NOTHING_IN_SERVICE)
     else:
         for name in compared:
             interval = comparison.headline[name]
-            ok = no_regression(interval, tolerance=tolerance)
+            ok, verdict = regression_verdict(interval, tolerance=tolerance)
             passed &= ok
-            verdict = "no regression" if ok else "regression"
-            rule = ">=" if ok else "<"
             reasons.append(
                 f"{name} vs in service {comparison.version} (candidate - in service): "
-                f"{describe_interval(interval)}; lower bound {rule} -{tolerance}: {verdict}"
+                f"{describe_interval(interval)}; {verdict}"
             )
+        for piece in protected:
+            if piece not in comparison.slices:
+                reasons.append(
+                    f"protected slice {piece}: no eval user in this slice today (no such "
+                    "value in the data): not judged"
+                )
         for piece, intervals in sorted(comparison.slices.items()):
             users = (slice_users or {}).get(piece, 0)
             if users < max(min_slice_users, 1):
@@ -248,4 +335,5 @@ def decide_blessing(
         reasons=tuple(reasons),
         gate_passed=gate_passed,
         forced=force if force is not None and infra_ok else None,
+        first_night=applied,
     )

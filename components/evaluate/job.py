@@ -40,6 +40,7 @@ from components.evaluate.exported import (
     rank_with_model,
     variant_of,
 )
+from components.evaluate.in_service import find_in_service
 from components.evaluate.infra import InfraResult, validate_in_fresh_process
 from components.evaluate.ranking_head import with_catalog_content
 from components.ingest import layout
@@ -51,8 +52,7 @@ from components.protocol import (
     sample_users,
     warm_only,
 )
-from components.registry.errors import RegistryError
-from components.registry.model_root import MODEL_SUBDIR, ModelRoot, tree_digest
+from components.registry.digest import ModelUnreadable, model_digest
 from components.train import outputs as train_outputs
 from components.transform.outputs import MANIFEST as TRANSFORM_MANIFEST
 from components.transform.outputs import (
@@ -217,22 +217,11 @@ def read_requests(examples_dir: str, sample: pa.Array | None) -> pa.Table:
     return pq.read_table(path, filters=None if sample is None else pc.field(USER_ID).isin(sample))
 
 
-def _in_service_dir(
-    model_root: str, model_name: str, scratch: str
-) -> tuple[str | None, str | None, str | None]:
-    """``(version, local dir, problem)`` of the model in service."""
+def _digest(model_dir: str) -> str | None:
     try:
-        root = ModelRoot(model_root)
-        version = root.read_latest(model_name)
-    except (OSError, UnicodeDecodeError) as e:
-        return None, None, f"model in service unreadable at {model_root} ({e})"
-    if version is None:
-        return None, None, None
-    try:
-        home = root.fetch_version(model_name, version, scratch)
-    except (RegistryError, OSError) as e:
-        return version, None, str(e)
-    return version, os.path.join(home, MODEL_SUBDIR), None
+        return model_digest(model_dir)
+    except ModelUnreadable:
+        return None
 
 
 def run(
@@ -293,6 +282,7 @@ def run(
             depth=depth,
             batch_size=config.batch_size,
             trained_here=trained_here,
+            catalog=catalog,
         )
 
     outcomes = {CANDIDATE: outcome(model_dir)}
@@ -305,9 +295,10 @@ def run(
         ablation_models, requests, eval_set, depth=depth, batch_size=config.batch_size
     )
     with tempfile.TemporaryDirectory(prefix="in-service-") as scratch:
-        version, serving_home, problem = _in_service_dir(model_root, model_name, scratch)
-        if serving_home is not None:
-            outcomes[IN_SERVICE] = outcome(serving_home, trained_here=False)
+        served = find_in_service(model_root, model_name, scratch)
+        if served.model_dir is not None:
+            outcomes[IN_SERVICE] = outcome(served.model_dir, trained_here=False)
+    version, problem = served.version, served.problem
     for name, got in outcomes.items():
         if got.problem is not None:
             logger.warning("model unusable name=%s reason=%s", name, got.problem)
@@ -353,6 +344,7 @@ def run(
         infra=infra,
         unavailable=unavailable,
         eval_users=len(eval_set.users),
+        in_service_version=version,
     )
     metrics = judge.metrics_document(
         scores,
@@ -390,8 +382,9 @@ def run(
         blessing,
         config,
         in_service_version=version,
-        model_digest=tree_digest(model_dir) if os.path.isdir(model_dir) else None,
+        model_digest=_digest(model_dir),
         infra=infra,
+        latest_sha256=served.latest_sha256,
     )
     for path, doc in ((metrics_path, metrics), (blessing_path, verdict)):  # blessing last
         write(path, doc)

@@ -204,10 +204,7 @@ def in_service_problem(
         problem = unavailable[IN_SERVICE]
     if problem is None:
         return None
-    return (
-        f"model in service {version or '?'} cannot be re-evaluated ({problem}): "
-        "judged on thresholds alone"
-    )
+    return f"model in service {version or '?'} cannot be re-evaluated ({problem})"
 
 
 def decide(
@@ -221,19 +218,28 @@ def decide(
     eval_users: int,
     peer_names: Sequence[str] = (),
     peer_intervals: Mapping[str, Interval] | None = None,
+    in_service_version: str | None = None,
 ) -> Blessing:
     """The gate's verdict on the candidate (an unusable candidate: refused with the reason).
 
     ``peer_names``: the peers ranked in ``scores``; ``peer_intervals``: candidate minus the
-    strongest peer per compared metric (``against_peers``).
+    strongest peer per compared metric (``against_peers``); ``in_service_version``: the
+    version LATEST named, if any (an unusable candidate leaves it in service, and says so).
     """
     candidate = scores.models.get(CANDIDATE)
     if candidate is None:
+        kept = (
+            f"model in service {in_service_version} stays in service (not compared: the "
+            "candidate could not be ranked)"
+            if in_service_version
+            else None
+        )
         return decide_blessing(
             {},
             thresholds={},
             compared=(),
             tolerance=config.tolerance,
+            in_service_note=kept,
             infra=(False, f"candidate unusable: {unavailable[CANDIDATE]}"),
         )
     return decide_blessing(
@@ -248,6 +254,8 @@ def decide(
         peer_intervals=peer_intervals,
         comparison=comparison,
         in_service_problem=in_service_problem,
+        first_night=config.first_night,
+        protected=config.protected_slices,
         slice_users={
             p: scores.slices[p][USERS] for p in config.protected_slices if p in scores.slices
         },
@@ -322,11 +330,13 @@ def blessing_document(
     in_service_version: str | None,
     model_digest: str | None,
     infra: InfraResult | None,
+    latest_sha256: str | None = None,
 ) -> BlessingDocument:
-    """The verdict with the settings it judged by."""
+    """The verdict with the settings it judged by (``latest_sha256``: LATEST as read)."""
     return BlessingDocument(
         **blessing.as_dict(),
         in_service_version=in_service_version,
+        latest_sha256=latest_sha256,
         model_digest=model_digest,
         infra=None if infra is None else infra.as_dict(),
         thresholds=dict(config.thresholds),

@@ -40,6 +40,14 @@ YES, NO = "yes", "no"
 UNKNOWN_CATEGORY = "(none)"
 ACTIVITY, CATEGORY_SLICE = "activity", "category"
 HAS_REVIEWS, HAS_SOCIAL, TARGET_IMAGE = "has_reviews", "has_social", "target_has_image"
+# The values each slice dimension can take; None: the data's own (top-level categories).
+DIMENSION_VALUES: dict[str, tuple[str, ...] | None] = {
+    ACTIVITY: (NEW, COLD, WARM, HEAVY),
+    CATEGORY_SLICE: None,
+    HAS_REVIEWS: (YES, NO),
+    HAS_SOCIAL: (YES, NO),
+    TARGET_IMAGE: (YES, NO),
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -74,6 +74,57 @@ def execute(
     return manifest["version"]
 
 
+def keep(
+    data: Input[Dataset],
+    examples: Input[Dataset],
+    evaluation: Input[Artifact],
+    blessing: Input[Artifact],
+    model_root: str,
+    model_name: str,
+    kept: Output[Artifact],
+) -> str:
+    """On a refused night: the model in service, restricted to today's catalog if needed."""
+    from components.push.component import execute_keep
+
+    return execute_keep(data, examples, evaluation, blessing, model_root, model_name, kept=kept)
+
+
+def execute_keep(
+    data: Dataset,
+    examples: Dataset,
+    evaluation: Artifact,
+    blessing: Artifact,
+    model_root: str,
+    model_name: str,
+    *,
+    kept: Artifact,
+) -> str:
+    """Keep (``components.push.keep``); what was done is written to ``kept``."""
+    import json
+
+    from components.push.keep import keep as keep_in_service
+
+    done = keep_in_service(
+        data_dir=data.path,
+        examples_dir=examples.path,
+        metrics_path=evaluation.path,
+        blessing_path=blessing.path,
+        model_root=model_root,
+        model_name=model_name,
+    )
+    with open(kept.path, "w") as f:
+        json.dump(done, f, indent=2)
+    kept.metadata.update(
+        {"version": done["version"], "unchanged": done["unchanged"], "delisted": done["delisted"]}
+    )
+    return done["version"] or ""
+
+
 def build(image: str) -> "BaseComponent":
     """The push component, running in ``image``."""
     return dsl.component(push, base_image=image, install_kfp_package=False)
+
+
+def build_keep(image: str) -> "BaseComponent":
+    """The keep component (refused nights), running in ``image``."""
+    return dsl.component(keep, base_image=image, install_kfp_package=False)

@@ -9,3 +9,7 @@ class PushError(RegistryError):
 
 class StaleInput(PushError):
     """An input to push is from an older schema or another model (e.g. a stale blessing)."""
+
+
+class MissingInput(PushError):
+    """An input directory or file of push does not exist (a mistyped path, a step not run)."""

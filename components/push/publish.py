@@ -2,12 +2,14 @@
 
 Publish: refuse if the version exists or is claimed; claim it (create-only, read back); upload
 every file create-only; read each back and compare its sha256 with the source; check the claim
-is still ours; write the manifest (create-only, read back); only then point LATEST at it. A
-version is complete iff its manifest exists, so a push killed at any point leaves either no
-version or a complete one, and LATEST (written last, and only to a complete, verified version)
-always names a complete version. A rerun picks a new version name and finishes, or with the same
-name is refused as a conflict. Every read and write goes through the ``ModelRoot``'s store
-(layout: ``components.registry``).
+is still ours; write the manifest (create-only, read back); only then point LATEST at it, by a
+compare-and-swap against what LATEST held when evaluate read it (``store.swap``): if another
+push or a rollback moved LATEST meanwhile, the new version stays complete but unserved and
+``LatestMoved`` says so. A version is complete iff its manifest exists, so a push killed at any
+point leaves either no version or a complete one, and LATEST (written last, and only to a
+complete, verified version) always names a complete version. A rerun picks a new version name
+and finishes, or with the same name is refused as a conflict. Every read and write goes through
+the ``ModelRoot``'s store (layout: ``components.registry``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from components.push.errors import PushError
 from components.registry import model_root as layout
 from components.registry import store as stores
-from components.registry.errors import VersionConflict
+from components.registry.errors import LatestMoved, VersionConflict
 from components.registry.model_root import ModelRoot
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ def publish(
     version: str,
     documents: Mapping[str, dict],
     manifest: dict,
+    expected_latest: str | None,
     transform_dir: str | None = None,
 ) -> str:
     """Write a new version (see the module docstring for the protocol), then move LATEST.
@@ -51,6 +54,8 @@ def publish(
         version: New version name; must not exist.
         documents: JSON documents written as ``<version>/<name>.json``.
         manifest: Lineage fields; ``version`` and ``files`` (sha256 by path) are added.
+        expected_latest: ``Latest.sha256`` of LATEST as evaluate read it (None: absent); LATEST
+            is moved only if it still holds exactly that.
         transform_dir: The TFT graph; copied to ``<version>/transform_graph/`` when given.
 
     Returns:
@@ -58,13 +63,16 @@ def publish(
 
     Raises:
         VersionConflict: the version exists or is claimed by another push.
+        LatestMoved: LATEST changed since evaluate read it; the version is complete, unserved.
         PushError: a file read back differs from its source, or local storage failed; the
             version stays incomplete and LATEST is untouched.
     """
     if not layout.VERSION_PATTERN.match(version):
         raise PushError(f"bad version name {version!r}")
     try:
-        return _publish(model_dir, root, model, version, documents, manifest, transform_dir)
+        return _publish(
+            model_dir, root, model, version, documents, manifest, transform_dir, expected_latest
+        )
     except OSError as e:  # local storage I/O (gs:// faults arrive as StorageUnavailable already)
         raise PushError(
             f"push of {root.version_dir(model, version)} failed, version left incomplete and "
@@ -80,6 +88,7 @@ def _publish(
     documents: Mapping[str, dict],
     manifest: dict,
     transform_dir: str | None,
+    expected_latest: str | None,
 ) -> str:
     store = root.store
     base = f"{model}/{version}"
@@ -114,7 +123,13 @@ def _publish(
     store.create(f"{base}/{layout.MANIFEST}", data)
     if store.read_bytes(f"{base}/{layout.MANIFEST}") != data:
         raise PushError(f"{final}/{layout.MANIFEST} does not match what was written")
-    _point_latest(store, model, version)
+    try:
+        point_latest(root, model, version, expected=expected_latest)
+    except LatestMoved as e:
+        raise LatestMoved(
+            f"{final} is complete but NOT served: LATEST changed while it was written ({e}); "
+            "re-run evaluate against the model now in service"
+        ) from e
     logger.info("published version=%s files=%d", version, len(expected))
     return final
 
@@ -124,18 +139,32 @@ def _check_claim(store: stores.Store, base: str, token: bytes, final: str) -> No
         raise VersionConflict(f"{final} is claimed by another push; not overwritten")
 
 
-def _point_latest(store: stores.Store, model: str, version: str) -> None:
-    key = f"{model}/{layout.LATEST}"
-    store.replace(key, (version + "\n").encode())
-    if (store.read_bytes(key) or b"").decode().strip() != version:
-        raise PushError(f"{store.path(key)} does not name {version} after writing")
+def point_latest(root: ModelRoot, model: str, version: str, *, expected: str | None) -> None:
+    """Compare-and-swap LATEST to ``version`` (``expected``: sha256 read, None: absent).
+
+    Raises:
+        LatestMoved: LATEST no longer holds ``expected``; not written.
+        PushError: LATEST does not name ``version`` when read back.
+    """
+    root.swap_latest(model, version, expected=expected)
+    if root.latest(model).version != version:
+        raise PushError(
+            f"{root.store.path(model)}/{layout.LATEST} does not name {version} after writing"
+        )
 
 
 def write_latest(root: ModelRoot, model: str, version: str) -> None:
     """Point LATEST at ``version`` (rollback), after verifying every file of it.
 
+    Only a complete version of this root is accepted; LATEST is swapped against what it held
+    when the rollback read it, so a push landing meanwhile is never silently undone.
+
     Raises:
-        CorruptVersion: the version is incomplete, missing or does not match its manifest.
+        UnknownVersion: not a version name, or not a complete version of this root.
+        CorruptVersion: the version does not match its manifest.
+        LatestMoved: LATEST changed while rolling back.
     """
+    root.require_version(model, version)
+    before = root.latest(model)
     root.verify_version(model, version)
-    _point_latest(root.store, model, version)
+    point_latest(root, model, version, expected=before.sha256)

@@ -15,3 +15,15 @@ class CorruptVersion(RegistryError):
 
 class StorageUnavailable(RegistryError):
     """gs:// stayed unreachable or kept failing until the retry deadline; LATEST not moved."""
+
+
+class LatestMoved(RegistryError):
+    """LATEST changed since it was read (compare-and-swap refused); it was not written."""
+
+
+class DamagedLatest(RegistryError):
+    """LATEST holds something that is not the name of a version (binary, garbage, a path)."""
+
+
+class UnknownVersion(RegistryError):
+    """A version name that is not a complete version of this root (e.g. ``../other/V``)."""

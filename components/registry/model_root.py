@@ -7,13 +7,14 @@ verifies and rolls back versions; push writes new versions through the same obje
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 
 from components.registry import store as stores
-from components.registry.errors import CorruptVersion
+from components.registry.errors import CorruptVersion, DamagedLatest, UnknownVersion
 
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
@@ -32,6 +33,40 @@ def tree_digest(directory: str) -> str:
     """One sha256 over a local directory's files and their checksums (identifies a model)."""
     text = json.dumps(file_checksums(directory), sort_keys=True).encode()
     return hashlib.sha256(text).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Latest:
+    """What LATEST holds, as read (never an exception for its content).
+
+    Attributes:
+        raw: Its bytes, or None when there is no LATEST.
+        version: The version it names, or None (absent or damaged).
+        problem: Why it names no version although it exists (binary, not a version name).
+    """
+
+    raw: bytes | None
+    version: str | None
+    problem: str | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        """sha256 of the bytes read (what a compare-and-swap compares), None when absent."""
+        return None if self.raw is None else stores.sha256_bytes(self.raw)
+
+
+def parse_latest(raw: bytes | None, where: str) -> Latest:
+    """LATEST's bytes -> the version they name, or the damage (``Latest.problem``)."""
+    if raw is None:
+        return Latest(None, None)
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return Latest(raw, None, f"{where} is damaged: {len(raw)} bytes, not text ({raw[:16]!r})")
+    if not VERSION_PATTERN.match(text):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return Latest(raw, None, f"{where} is damaged: {shown!r} is not a version name")
+    return Latest(raw, text)
 
 
 class ModelRoot:
@@ -66,10 +101,61 @@ class ModelRoot:
         """Claimed versions without a manifest (a push died or is running); never served."""
         return sorted(self._versions_with(model, CLAIM) - self._versions_with(model, MANIFEST))
 
+    def latest(self, model: str) -> Latest:
+        """What LATEST holds (absent, a version, or damaged); content never raises."""
+        key = f"{model}/{LATEST}"
+        return parse_latest(self.store.read_bytes(key), self.store.path(key))
+
     def read_latest(self, model: str) -> str | None:
-        """The version LATEST names, or None when nothing was pushed."""
-        data = self.store.read_bytes(f"{model}/{LATEST}")
-        return (data.decode().strip() or None) if data is not None else None
+        """The version LATEST names, or None when nothing was pushed.
+
+        Raises:
+            DamagedLatest: LATEST exists but names no version (binary, garbage, a path).
+        """
+        state = self.latest(model)
+        if state.problem is not None:
+            raise DamagedLatest(state.problem)
+        return state.version
+
+    def require_version(self, model: str, version: str) -> None:
+        """Refuse a name that is not a complete version of this very root.
+
+        Raises:
+            UnknownVersion: not a version name (``../other/V``, a path, ...) or no complete
+                version of that name under this root (the complete ones are listed).
+        """
+        if not VERSION_PATTERN.match(version):
+            raise UnknownVersion(
+                f"{version!r} is not a version name of {self.store.path(model)} (names are "
+                "like 20260102T030405Z; paths and other roots are refused)"
+            )
+        versions = self.list_versions(model)
+        if version not in versions:
+            raise UnknownVersion(
+                f"{self.version_dir(model, version)} is not a complete version of this root; "
+                f"complete versions: {versions or 'none'}"
+            )
+
+    def swap_latest(self, model: str, version: str, *, expected: str | None) -> None:
+        """Point LATEST at ``version`` if it still holds what was read (``Latest.sha256``).
+
+        Raises:
+            LatestMoved: LATEST changed since it was read; it was not written.
+        """
+        key = f"{model}/{LATEST}"
+        self.store.swap(key, (version + "\n").encode(), expected=expected)
+
+    def versions_with_digest(self, model: str, digest: str) -> list[str]:
+        """Complete versions whose manifest records ``model_digest == digest``, oldest first."""
+        out = []
+        for version in self.list_versions(model):
+            try:
+                manifest = self.read_manifest(model, version)
+            except CorruptVersion:
+                continue
+            if isinstance(manifest, dict) and manifest.get("model_digest") == digest:
+                out.append(version)
+        return out
 
     def read_manifest(self, model: str, version: str) -> dict:
         """A version's manifest.

@@ -1,27 +1,35 @@
 """The only module that touches a model root's files or gs://: a key-value view of it.
 
 Keys are ``/``-separated paths relative to the root (a local directory or ``gs://bucket/prefix``).
-Writes are create-only except ``replace`` (used for the LATEST pointer alone):
+Writes are create-only except ``swap`` (the LATEST pointer alone), a compare-and-swap: the new
+bytes are written only if the object still holds what the caller read (its sha256, or absent),
+else ``LatestMoved`` and nothing is written.
 
 - local: the bytes go to a temporary file that is fsynced and then hard-linked to the key
-  (``link`` fails if the key exists), so a key is either absent or complete; ``replace`` is a
-  temporary file plus ``os.replace``.
+  (``link`` fails if the key exists), so a key is either absent or complete. ``swap`` holds an
+  exclusive ``flock`` on ``.<name>.lock`` beside the key while it reads, compares and
+  ``os.replace``-s, so two swaps (two pushes, a push and a rollback) never interleave
+  (processes on one host or one POSIX filesystem; not NFS).
 - gs://: an existence check, then an upload with ``if_generation_match=0`` (GCS refuses to
-  overwrite). The loopback emulator ignores that precondition, so callers also claim a version
-  with a unique token and read every object back (see ``components.push.publish``). An object
-  upload is atomic on GCS: readers see the old object or the new one, never a mix.
+  overwrite). ``swap`` reads the object's generation and bytes, compares, and uploads with
+  ``if_generation_match=<that generation>`` (0 when absent): GCS refuses (412) if anybody wrote
+  in between, which is the atomic step. The loopback emulator ignores every precondition, so
+  callers also claim a version with a unique token and read every object back (see
+  ``components.push.publish``); the tests of the swap itself run an emulator that enforces
+  them. An object upload is atomic on GCS: readers see the old object or the new one.
 
 gs:// outages: every client call (reads, listing, existence checks, create-only uploads and
-the LATEST replace) retries transient faults (connection refused or reset, timeouts, 408, 429,
+the LATEST swap) retries transient faults (connection refused or reset, timeouts, 408, 429,
 5xx; ``google.cloud.storage.retry.DEFAULT_RETRY``) with jittered exponential back-off for at
 most ``$SHOPREC_GCS_RETRY_DEADLINE_S`` seconds (default 120); each HTTP request also times out
 after ``min(60, deadline)`` s. The client stops as soon as its next sleep would pass the
 deadline, so it may give up before the deadline, never long after it. Retrying is safe: a create
 is create-only, and a retried create whose first attempt landed (GCS answers 412 to the retry)
 is accepted only if the object holds exactly our bytes (sha256), otherwise it is a
-``VersionConflict``; the LATEST replace writes the same bytes again. A fault left at the deadline
-raises ``StorageUnavailable`` (a ``RegistryError``) naming the gs:// object and saying that LATEST
-was not moved (for the LATEST write itself: not confirmed moved), never a raw client exception.
+``VersionConflict``; likewise a retried swap answered 412 is ours iff LATEST holds our bytes.
+A fault left at the deadline raises ``StorageUnavailable`` (a ``RegistryError``) naming the
+gs:// object and saying that LATEST was not moved (for the LATEST write itself: not confirmed
+moved), never a raw client exception.
 
 Fault injection is the caller's: tests pass a wrapped store (one that fails or kills the
 process before a chosen write) wherever a ``Store`` is taken.
@@ -30,6 +38,7 @@ process before a chosen write) wherever a ``Store`` is taken.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -40,7 +49,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from components import gcs_retry
-from components.registry.errors import RegistryError, StorageUnavailable, VersionConflict
+from components.registry.errors import (
+    LatestMoved,
+    RegistryError,
+    StorageUnavailable,
+    VersionConflict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +92,13 @@ class LocalStore:
     """A model root on the local filesystem."""
 
     def __init__(self, root: str) -> None:
+        """A store over the directory ``root`` (created on the first write).
+
+        Raises:
+            RegistryError: ``root`` exists and is not a directory.
+        """
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise RegistryError(f"{root}: the model root is a file, not a directory")
         self.root = root
 
     def path(self, key: str) -> str:
@@ -124,10 +145,26 @@ class LocalStore:
             except FileExistsError as e:
                 raise VersionConflict(f"{self.path(key)} exists; never overwritten") from e
 
-    def replace(self, key: str, data: bytes) -> None:
-        """Write or atomically replace an object (the LATEST pointer)."""
-        with self._staged(key, data, None) as temp:
-            os.replace(temp, self.path(key))
+    def swap(self, key: str, data: bytes, *, expected: str | None) -> None:
+        """Replace ``key`` atomically if it still holds what was read (compare-and-swap).
+
+        Args:
+            key: The pointer (LATEST).
+            data: Its new bytes.
+            expected: sha256 of the bytes the caller read, or None if it was absent.
+
+        Raises:
+            LatestMoved: the object holds something else now; nothing was written.
+        """
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        lock = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.lock")
+        with open(lock, "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            current = self.read_bytes(key)
+            _check_unchanged(self.path(key), current, expected)
+            with self._staged(key, data, None) as temp:
+                os.replace(temp, final)
 
     def download(self, key: str, path: str) -> None:
         """Copy an object to a local file."""
@@ -294,14 +331,61 @@ class GcsStore:
                 raise VersionConflict(f"{self.path(key)} exists; never overwritten") from e
             logger.info("create retried after it landed; same bytes key=%s", self.path(key))
 
-    def replace(self, key: str, data: bytes) -> None:
-        """Write or replace an object (the LATEST pointer; an upload is atomic)."""
+    def swap(self, key: str, data: bytes, *, expected: str | None) -> None:
+        """Replace ``key`` if it still holds what was read: a generation precondition.
+
+        Args:
+            key: The pointer (LATEST).
+            data: Its new bytes.
+            expected: sha256 of the bytes the caller read, or None if it was absent.
+
+        Raises:
+            LatestMoved: the object holds something else, or changed before the upload
+                landed (GCS answered 412); nothing was written.
+            StorageUnavailable: storage unreachable or failing until the retry deadline.
+        """
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+
+        name = self._prefix + key
+
+        def current() -> tuple[bytes | None, int]:
+            blob = self._bucket.get_blob(name, retry=self._retry, timeout=self._timeout)
+            if blob is None:
+                return None, 0
+            generation = blob.generation  # read first: the download resets blob.generation
+            if generation is None:
+                raise LatestMoved(f"{self.path(key)}: no generation in its metadata; not written")
+            found = blob.download_as_bytes(
+                if_generation_match=generation, retry=self._retry, timeout=self._timeout
+            )
+            return found, generation
+
+        try:
+            found, generation = self._call(key, "reading", current)
+        except (NotFound, PreconditionFailed) as e:  # replaced or deleted while being read
+            raise LatestMoved(f"{self.path(key)} changed while being read; not written") from e
+        _check_unchanged(self.path(key), found, expected)
         blob = self._blob(key)
-        self._call(
-            key,
-            "writing",
-            lambda: blob.upload_from_string(data, retry=self._retry, timeout=self._timeout),
-        )
+        try:
+            self._call(
+                key,
+                "writing",
+                lambda: blob.upload_from_string(
+                    data,
+                    if_generation_match=generation,
+                    retry=self._retry,
+                    timeout=self._timeout,
+                ),
+            )
+        except PreconditionFailed as e:
+            # Also what a retried upload whose first attempt landed gets: ours iff our bytes.
+            if self.read_bytes(key) == data:
+                logger.info("swap retried after it landed; same bytes key=%s", self.path(key))
+                return
+            raise LatestMoved(
+                f"{self.path(key)} was written by someone else (generation {generation} is "
+                "gone); not written"
+            ) from e
 
     def download(self, key: str, path: str) -> None:
         """Copy an object to a local file."""
@@ -310,6 +394,15 @@ class GcsStore:
             raise RegistryError(f"{self.path(key)} does not exist")
         with open(path, "wb") as f:
             f.write(data)
+
+
+def _check_unchanged(where: str, current: bytes | None, expected: str | None) -> None:
+    """Raises ``LatestMoved`` unless ``current`` is what ``expected`` (a sha256, or None) says."""
+    found = None if current is None else sha256_bytes(current)
+    if found != expected:
+        was = "absent" if expected is None else f"sha256 {expected[:12]}"
+        now = "absent" if current is None else f"{current[:40]!r}"
+        raise LatestMoved(f"{where} changed since it was read (was {was}, now {now}); not written")
 
 
 def retry_deadline() -> float:

@@ -29,7 +29,7 @@ def test_another_version_or_other_fields_are_refused_with_the_file_named(tmp_pat
     path = tmp_path / "blessing.json"
     doc = BlessingDocument(blessed=True).as_dict()
     path.write_text(json.dumps(doc | {"blessing_schema": BLESSING_SCHEMA - 1}))
-    with pytest.raises(DocumentError, match=rf"{path}: blessing schema 1, this code reads 2"):
+    with pytest.raises(DocumentError, match=rf"{path}: blessing schema 2, this code reads 3"):
         read_blessing(str(path))
     path.write_text(json.dumps({k: v for k, v in doc.items() if k != "reasons"} | {"x": 1}))
     with pytest.raises(

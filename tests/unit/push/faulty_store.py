@@ -13,8 +13,8 @@ from collections.abc import Callable
 class FaultyStore:
     """Wraps a store; ``before_write(n, key)`` runs before its n-th write (1-based).
 
-    Writes are ``create``, ``upload_file`` and ``replace``; everything else is the wrapped
-    store's. ``keys`` lists the keys written (or about to be), in order.
+    Writes are ``create``, ``upload_file`` and ``swap`` (LATEST); everything else is the
+    wrapped store's. ``keys`` lists the keys written (or about to be), in order.
     """
 
     def __init__(self, inner: object, before_write: Callable[[int, str], None]) -> None:
@@ -37,9 +37,9 @@ class FaultyStore:
         self._write(key)
         self.inner.upload_file(path, key)
 
-    def replace(self, key: str, data: bytes) -> None:
+    def swap(self, key: str, data: bytes, *, expected: str | None) -> None:
         self._write(key)
-        self.inner.replace(key, data)
+        self.inner.swap(key, data, expected=expected)
 
 
 def fail_at(point: int) -> Callable[[int, str], None]:

@@ -2,7 +2,8 @@
 version, and a rerun finishes or cleanly refuses. Local root and gs:// (loopback emulator).
 
 Faults come from an injected store (``faulty_store``), in this process or in a child process
-that kills itself just before its N-th write."""
+that kills itself just before its N-th write. Every push is a night of its own: another model
+(named by the night), blessed against what the root served when it was evaluated."""
 
 import datetime as dt
 import pathlib
@@ -19,7 +20,7 @@ from components.registry import store
 from components.registry.errors import VersionConflict
 from components.registry.model_root import ModelRoot
 
-from .conftest import make_inputs
+from .conftest import make_inputs, renew
 from .faulty_store import FaultyStore, fail_at
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -47,6 +48,7 @@ except VersionConflict as e:
 
 
 def push_in_process(inputs, root, now, store=None):
+    renew(inputs, root, now.isoformat())
     return run(
         model_dir=str(inputs["model"]),
         metrics_path=str(inputs["ev"] / "metrics.json"),
@@ -62,6 +64,7 @@ def push_in_process(inputs, root, now, store=None):
 
 def push_in_child(inputs, root, now, kill_at_write):
     """Push in a child process that SIGKILLs itself just before write ``kill_at_write``."""
+    renew(inputs, root, now.isoformat())
     args = [str(inputs[k]) for k in ("model", "graph", "ev", "data")]
     args += [root, now.isoformat(), str(kill_at_write), str(HERE)]
     return subprocess.run(

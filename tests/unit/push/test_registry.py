@@ -8,8 +8,10 @@ from components.push.errors import StaleInput
 from components.push.job import NotBlessed, run
 from components.push.publish import new_version, write_latest
 from components.registry import model_root
-from components.registry.errors import CorruptVersion, VersionConflict
+from components.registry.errors import CorruptVersion, UnknownVersion, VersionConflict
 from components.registry.model_root import ModelRoot
+
+from .conftest import night
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
@@ -43,7 +45,7 @@ def test_push_writes_a_complete_verified_version_then_latest(inputs, tmp_path):
     }
     assert manifest["data"] == {"input": "x", "train_end": "t1", "eval_end": "t2", "now": "t3"}
     assert manifest["parent_version"] is None and manifest["code_version"]
-    second = push(inputs, root, now=T0 + dt.timedelta(hours=1))
+    second = push(night(tmp_path / "n2", root, "2"), root, now=T0 + dt.timedelta(hours=1))
     assert second["parent_version"] == version
 
 
@@ -52,14 +54,14 @@ def test_a_version_is_never_overwritten(inputs, tmp_path):
     push(inputs, root)
     before = model_root.file_checksums(str(root))
     with pytest.raises(VersionConflict, match="never overwritten"):
-        push(inputs, root)
+        push(night(tmp_path / "n2", root, "2"), root)  # another model, the same version name
     assert model_root.file_checksums(str(root)) == before
 
 
 def test_latest_moves_forward_and_rolls_back_to_verified_versions_only(inputs, tmp_path):
     root = str(tmp_path / "root")
     v1 = push(inputs, root)["version"]
-    v2 = push(inputs, root, now=T0 + dt.timedelta(days=1))["version"]
+    v2 = push(night(tmp_path / "n2", root, "2"), root, now=T0 + dt.timedelta(days=1))["version"]
     assert ModelRoot(root).list_versions("m") == [v1, v2]
     write_latest(ModelRoot(root), "m", v1)
     assert ModelRoot(root).read_latest("m") == v1
@@ -67,7 +69,7 @@ def test_latest_moves_forward_and_rolls_back_to_verified_versions_only(inputs, t
         f.write('{"tampered": 1}')
     with pytest.raises(CorruptVersion, match=r"history\.json checksum differs"):
         write_latest(ModelRoot(root), "m", v2)
-    with pytest.raises(CorruptVersion, match="not complete"):
+    with pytest.raises(UnknownVersion, match="not a complete version of this root"):
         write_latest(ModelRoot(root), "m", "20990101T000000Z")
     assert ModelRoot(root).read_latest("m") == v1
 
@@ -112,7 +114,7 @@ def test_cli_lists_and_rolls_back(inputs, tmp_path, capsys):
 
     root = str(tmp_path / "root")
     v1 = push(inputs, root)["version"]
-    push(inputs, root, now=T0 + dt.timedelta(days=1))
+    push(night(tmp_path / "n2", root, "2"), root, now=T0 + dt.timedelta(days=1))
     assert main(["rollback", "--to", v1, "--model-root", root, "--model-name", "m"]) == 0
     assert main(["list", "--model-root", root, "--model-name", "m"]) == 0
     lines = capsys.readouterr().out.splitlines()
