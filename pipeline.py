@@ -18,11 +18,11 @@ import time
 
 from kfp import compiler, dsl, kubernetes
 
-from components.containers import GPU_TOLERATION, Images, Target
+from components import parameters, parameters_component
+from components.containers import GPU_TOLERATION, RETRY_BACKOFF, TASKS, Images, Target
 from components.evaluate import component as evaluate_component
 from components.evaluate.config import GateOptions
 from components.evaluate.documents import read_blessing, read_metrics
-from components.evaluate.gates import GateConfigError
 from components.ingest import component as ingest_component
 from components.ingest import privacy
 from components.push import component as push_component
@@ -42,14 +42,6 @@ ABLATION_MODALITIES = [",".join(m.value for m in SWITCHABLE if m is not off) for
 # The gate's options and their defaults are declared once (evaluate's GateOptions); kfp reads
 # run parameters from the pipeline function's signature, so it names them again.
 GATE = GateOptions()
-# Every step reads or writes the pipeline root (and ingest/evaluate/push the data and model
-# roots), often on gs://: retry transient storage and node failures 60 s, 120 s, 240 s apart.
-STORAGE_RETRY = {
-    "num_retries": 3,
-    "backoff_duration": "60s",
-    "backoff_factor": 2.0,
-    "backoff_max_duration": "1800s",
-}
 
 # Where ingest finds the pseudonymization key on a cluster (see build_pipeline).
 PSEUDONYM_MOUNT = "/var/run/secrets/shoprec-pseudonym"
@@ -61,7 +53,7 @@ def build_pipeline(
     *,
     target: Target = Target.KFP,
     gpu: bool = False,
-    retry: dict | None = STORAGE_RETRY,
+    retry: bool = True,
     ablation: bool = False,
     pseudonym_secret: str | None = None,
 ) -> "dsl.graph_component.GraphComponent":
@@ -77,7 +69,8 @@ def build_pipeline(
         target: The orchestrator the YAML is for; picks the default accelerator name and whether
             the GPU trainer carries a kfp-kubernetes node selector and toleration.
         gpu: Train in the GPU image, requesting ``gpu_count`` x ``gpu_type`` accelerators.
-        retry: ``set_retry`` arguments for every step, or None for no retries.
+        retry: Give each step its retry policy (``containers.TASKS``: only stages whose
+            failures can be transient; ``validate`` never); False: no retries (local runs).
         ablation: Also train, on CPU, one variant per switchable modality with that modality
             off (a ``dsl.ParallelFor`` over ``ABLATION_MODALITIES``), collected into evaluate's
             ``ablation_models``, which tables them against the candidate (not gated). Off: the
@@ -94,7 +87,18 @@ def build_pipeline(
     baseline_train_op = train_component.build(images.cpu)  # ID-only: small, never needs a GPU
     evaluate_op = evaluate_component.build(images.cpu)
     push_op = push_component.build(images.cpu)
+    keep_op = push_component.build_keep(images.cpu)
     report_op = report_component.build(images.cpu)
+    validate_op = parameters_component.build(images.cpu)
+
+    def settle(task: "dsl.PipelineTask", kind: str) -> "dsl.PipelineTask":
+        """Resource requests (every task) and the retry policy (``containers.TASKS``)."""
+        settings = TASKS[kind]
+        task.set_cpu_request(settings.cpu).set_memory_request(settings.memory)
+        task.set_memory_limit(settings.memory_limit)
+        if retry and settings.retries:
+            task.set_retry(num_retries=settings.retries, **RETRY_BACKOFF)
+        return task
 
     @dsl.pipeline(name=PIPELINE_NAME, description=__doc__.splitlines()[0])
     def shoprec_pipeline(
@@ -122,12 +126,42 @@ def build_pipeline(
         slice_tolerance: float = GATE.slice_tolerance,
         force_bless_by: str = GATE.force_bless_by,
         force_bless_reason: str = GATE.force_bless_reason,
+        first_night_by: str = GATE.first_night_by,
+        first_night_reason: str = GATE.first_night_reason,
         # Users evaluated at most (a fixed CRC-32 sample; 0 = all): bounds evaluate's memory.
         eval_max_users: int = GATE.max_users,
     ):
+        # Every run parameter is checked before any stage runs (a bad one fails here, once).
+        validated = validate_op(
+            raw_uri=raw_uri,
+            model_root=model_root,
+            train_end=train_end,
+            eval_end=eval_end,
+            now=now,
+            beam_args=beam_args,
+            shards=shards,
+            epochs=epochs,
+            batch_size=batch_size,
+            embedding_dim=embedding_dim,
+            modalities=modalities,
+            gpu_count=gpu_count,
+            thresholds=thresholds,
+            tolerance=tolerance,
+            beat_peers=beat_peers,
+            protected_slices=protected_slices,
+            slice_tolerance=slice_tolerance,
+            force_bless_by=force_bless_by,
+            force_bless_reason=force_bless_reason,
+            first_night_by=first_night_by,
+            first_night_reason=first_night_reason,
+            max_users=eval_max_users,
+        )
+        validated.set_display_name("Check run parameters").set_caching_options(False)
+        settle(validated, "validate")
         # raw_uri is a prefix that gets new data every night under the same name: never cache.
         ingested = ingest_op(raw_uri=raw_uri, train_end=train_end, eval_end=eval_end, now=now)
         ingested.set_display_name("Ingest and validate").set_caching_options(False)
+        ingested.after(validated)
         if pseudonym_secret:
             kubernetes.use_secret_as_volume(
                 ingested, secret_name=pseudonym_secret, mount_path=PSEUDONYM_MOUNT
@@ -180,8 +214,7 @@ def build_pipeline(
                     modalities=modalities_on,
                 )
                 variant.set_display_name("Train ablation variant, one modality off (CPU)")
-                if retry:
-                    variant.set_retry(**retry)
+                settle(variant, "train")
             variants["ablation_models"] = dsl.Collected(variant.outputs["model"])
         evaluated = evaluate_op(
             data=ingested.outputs["data"],
@@ -197,6 +230,8 @@ def build_pipeline(
             slice_tolerance=slice_tolerance,
             force_bless_by=force_bless_by,
             force_bless_reason=force_bless_reason,
+            first_night_by=first_night_by,
+            first_night_reason=first_night_reason,
             max_users=eval_max_users,
             **variants,
         )
@@ -221,9 +256,30 @@ def build_pipeline(
                 transform_graph=transformed.outputs["transform_graph"],
             )
             pushed.set_display_name("Push blessed model").set_caching_options(False)
-        for task in (ingested, transformed, trained, id_only, evaluated, reported, pushed):
-            if retry:
-                task.set_retry(**retry)
+        with dsl.Else(name="refused"):
+            # The candidate was refused: the model in service stays, restricted to today's
+            # catalog when it knows items that are no longer sold (components.push.keep).
+            kept = keep_op(
+                data=ingested.outputs["data"],
+                examples=transformed.outputs["examples"],
+                evaluation=evaluated.outputs["evaluation"],
+                blessing=evaluated.outputs["blessing"],
+                model_root=model_root,
+                model_name=model_name,
+            )
+            kept.set_display_name("Keep model in service on today's catalog")
+            kept.set_caching_options(False)
+        for task, kind in (
+            (ingested, "ingest"),
+            (transformed, "transform"),
+            (trained, "train"),
+            (id_only, "train"),
+            (evaluated, "evaluate"),
+            (reported, "report"),
+            (pushed, "push"),
+            (kept, "keep"),
+        ):
+            settle(task, kind)
 
     return shoprec_pipeline
 
@@ -284,8 +340,8 @@ def run_local(
         os.dup2(log.fileno(), 2)
         try:
             # kfp.local 2.17 honours retry policies; a local failure is not transient, so it
-            # is reported at once instead of after 60 + 120 + 240 s of back-off.
-            build_pipeline(retry=None, ablation=ablation)(
+            # is reported at once instead of after 60 + 120 s of back-off.
+            build_pipeline(retry=False, ablation=ablation)(
                 raw_uri=raw_uri if raw_uri.startswith("gs://") else os.path.abspath(raw_uri),
                 model_root=os.path.abspath(model_root),
                 **arguments,
@@ -408,19 +464,30 @@ def run_arguments(args: argparse.Namespace) -> dict:
     """The pipeline run parameters that ``run``'s flags set (``--ablation`` is a build option).
 
     Raises:
-        GateConfigError: the gate flags are invalid (bad thresholds JSON, an unknown protected
-            slice, a negative tolerance, force-bless without who or why), before anything runs.
+        ParameterError: a flag is invalid (bad thresholds JSON or an unmeasured metric, an
+            unknown protected slice, a negative tolerance, force-bless without who or why, a
+            cut-off that does not parse or lies in the future, --epochs 0), before anything
+            runs; every bad flag is named.
     """
     gate = GateOptions.from_args(args)
-    gate.config()  # the evaluate step would refuse these only after ingest, transform, training
-    parameters = dataclasses.asdict(gate)
-    parameters["eval_max_users"] = parameters.pop("max_users")  # its run parameter's name
+    # The stages would refuse these only after ingest, transform and training.
+    parameters.check_run_parameters(
+        raw_uri=args.raw,
+        model_root=args.model_root,
+        train_end=args.train_end,
+        eval_end=args.eval_end,
+        now=args.now,
+        epochs=args.epochs,
+        gate=gate,
+    )
+    values = dataclasses.asdict(gate)
+    values["eval_max_users"] = values.pop("max_users")  # its run parameter's name
     return {
         "epochs": args.epochs,
         "train_end": args.train_end,
         "eval_end": args.eval_end,
         "now": args.now,
-        **parameters,
+        **values,
     }
 
 
@@ -444,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         arguments = run_arguments(args)
-    except GateConfigError as e:
+    except parameters.ParameterError as e:
         parser.error(str(e))
     os.makedirs(args.pipeline_root, exist_ok=True)
     log_path = os.path.join(args.pipeline_root, "kfp-local.log")

@@ -66,3 +66,44 @@ class Images:
         """Both images under ``registry`` with ``tag``."""
         registry = registry.rstrip("/")
         return cls(cpu=f"{registry}/shoprec-cpu:{tag}", gpu=f"{registry}/shoprec-gpu:{tag}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSettings:
+    """What one compiled task asks the cluster for, and how often it is retried.
+
+    Attributes:
+        cpu: CPU request (cores; no limit, so a task may use idle cores).
+        memory: Memory request: the peak RSS measured for the stage (``bench-results/``, or
+            ``MEASURED`` below for the small steps) with about 40% headroom, in MiB.
+        memory_limit: Twice the request: a stage that grows past it is killed (OOM) and
+            retried, instead of starving its node.
+        retries: Retries on failure. KFP v2 retries a failed task whatever the cause (its retry
+            policy cannot tell exit codes apart), so only stages whose failures can be
+            transient (gs:// I/O past its in-process retries, a preempted or OOM-killed node)
+            are retried; the run parameters are checked first by ``validate``, which is never
+            retried, so a bad parameter fails there once instead of retraining three times.
+    """
+
+    cpu: str
+    memory: str
+    memory_limit: str
+    retries: int
+
+
+# Peak RSS, 10M events / 1M users (BENCH_SCALE, bench-results/latest.json "scale_10000000"):
+# ingest 0.89 GiB, transform 2.14 GiB, train 3.31 GiB, evaluate 3.25 GiB. Not in the benchmark,
+# measured with getrusage on the generated 100k shop (see README "Orchestration"): MEASURED.
+MEASURED_MIB = {"validate": 120, "report": 1000, "push": 180, "keep": 1000}
+TASKS: dict[str, TaskSettings] = {
+    "validate": TaskSettings(cpu="0.5", memory="256Mi", memory_limit="512Mi", retries=0),
+    "ingest": TaskSettings(cpu="2", memory="1280Mi", memory_limit="2560Mi", retries=2),
+    "transform": TaskSettings(cpu="2", memory="3072Mi", memory_limit="6144Mi", retries=2),
+    "train": TaskSettings(cpu="2", memory="4608Mi", memory_limit="9216Mi", retries=2),
+    "evaluate": TaskSettings(cpu="2", memory="4608Mi", memory_limit="9216Mi", retries=2),
+    "report": TaskSettings(cpu="1", memory="1536Mi", memory_limit="3072Mi", retries=1),
+    "push": TaskSettings(cpu="1", memory="512Mi", memory_limit="1024Mi", retries=2),
+    "keep": TaskSettings(cpu="1", memory="1536Mi", memory_limit="3072Mi", retries=2),
+}
+# Back-off between retries: 60 s, 120 s (a storage outage outlasting the in-process deadline).
+RETRY_BACKOFF = {"backoff_duration": "60s", "backoff_factor": 2.0, "backoff_max_duration": "1800s"}

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 import pipeline
-from components.containers import GPU_TOLERATION, Images, Target
-from components.evaluate.gates import GateConfigError
+from components.containers import GPU_TOLERATION, TASKS, Images, Target
+from components.parameters import ParameterError
 from components.train.config import parse_modalities
 from schemas.contract import SWITCHABLE
 
@@ -35,7 +35,13 @@ TRAIN_ABLATION = "Train ablation variant, one modality off (CPU)"
 EVALUATE = "Evaluate and gate"
 REPORT = "Report for analysts"
 PUSH = "Push blessed model"
-STEPS = {INGEST, TRANSFORM, TRAIN_CPU, TRAIN_ID_ONLY, EVALUATE, REPORT, PUSH}
+KEEP = "Keep model in service on today's catalog"
+VALIDATE = "Check run parameters"
+STEPS = {VALIDATE, INGEST, TRANSFORM, TRAIN_CPU, TRAIN_ID_ONLY, EVALUATE, REPORT, PUSH, KEEP}
+# The settings (containers.TASKS) each step runs with, by display name.
+KIND = {VALIDATE: "validate", INGEST: "ingest", TRANSFORM: "transform", TRAIN_CPU: "train",
+        TRAIN_GPU: "train", TRAIN_ID_ONLY: "train", TRAIN_ABLATION: "train",
+        EVALUATE: "evaluate", REPORT: "report", PUSH: "push", KEEP: "keep"}  # fmt: skip
 PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
 
 
@@ -153,10 +159,12 @@ def run_parameter(step: Step, name: str, spec: dict) -> str:
 
 
 def conditions(step: Step) -> list[str]:
-    return [task.get("triggerPolicy", {}).get("condition", "") for _, task in step.scope]
+    """The trigger conditions enclosing ``step`` (kfp wraps an If/Else pair in a plain DAG)."""
+    found = [task.get("triggerPolicy", {}).get("condition", "") for _, task in step.scope]
+    return [c for c in found if c]
 
 
-def test_the_pipeline_has_its_six_steps(steps, gpu_steps):
+def test_the_pipeline_has_its_steps(steps, gpu_steps):
     assert set(steps) == STEPS
     assert set(gpu_steps) == STEPS - {TRAIN_CPU} | {TRAIN_GPU}
 
@@ -186,6 +194,8 @@ def test_run_parameters_cover_data_window_model_gates_beam_training_gpu_and_moda
         "slice_tolerance",
         "force_bless_by",
         "force_bless_reason",
+        "first_night_by",
+        "first_night_reason",
         "eval_max_users",
     }
     required = {name for name, p in params.items() if not p.get("isOptional")}
@@ -211,14 +221,19 @@ def artifact_edges(spec: dict, steps: dict[str, Step]) -> set[tuple]:
 
 def test_artifacts_flow_along_the_expected_edges(spec, steps):
     edges = artifact_edges(spec, steps)
-    data = {(INGEST, "data", s, "data") for s in STEPS - {INGEST, TRAIN_CPU, TRAIN_ID_ONLY}}
+    takes_data = STEPS - {VALIDATE, INGEST, TRAIN_CPU, TRAIN_ID_ONLY}
+    data = {(INGEST, "data", s, "data") for s in takes_data}
     trainers = (TRAIN_CPU, TRAIN_ID_ONLY)
-    examples = {(TRANSFORM, "examples", s, "examples") for s in (*trainers, EVALUATE, REPORT)}
+    examples = {
+        (TRANSFORM, "examples", s, "examples") for s in (*trainers, EVALUATE, REPORT, KEEP)
+    }
     graph = {(TRANSFORM, "transform_graph", s, "transform_graph") for s in (*trainers, PUSH)}
     model = {(TRAIN_CPU, "model", s, "model") for s in (EVALUATE, PUSH, REPORT)}
     model |= {(TRAIN_ID_ONLY, "model", EVALUATE, "baseline_model")}
     verdict = {
-        (EVALUATE, key, s, key) for key in ("evaluation", "blessing") for s in (REPORT, PUSH)
+        (EVALUATE, key, s, key)
+        for key in ("evaluation", "blessing")
+        for s in (REPORT, PUSH, KEEP)
     }
     assert edges == data | examples | graph | model | verdict
 
@@ -261,7 +276,7 @@ def test_gpu_trainer_requests_the_accelerator_from_run_parameters(gpu_docs, gpu_
     count_input = PLACEHOLDER.fullmatch(accelerator["resourceCount"]).group(1)
     assert run_parameter(gpu, type_input, spec) == "gpu_type"
     assert run_parameter(gpu, count_input, spec) == "gpu_count"
-    assert "resources" not in cpu.executor["container"]
+    assert "accelerator" not in cpu.executor["container"]["resources"]
     assert gpu.scope == [] == cpu.scope
     # Both builds train from the same run parameters.
     for name in ("epochs", "batch_size", "embedding_dim", "modalities"):
@@ -291,18 +306,19 @@ def test_vertex_gpu_build_is_one_document_with_a_vertex_accelerator_name(tmp_pat
     assert with_gpu[0]["container"]["resources"]["accelerator"]["resourceType"]
 
 
-def test_push_runs_only_under_the_blessed_condition(spec, steps):
-    push = steps[PUSH]
-    assert conditions(push) == [
-        "inputs.parameter_values['pipelinechannel--evaluate-Output'] == 'blessed'"
-    ]
-    dag_component, dag_task = push.scope[-1]
-    assert list(dag_component["dag"]["tasks"]) == ["push"]
-    verdict = dag_task["inputs"]["parameters"]["pipelinechannel--evaluate-Output"]
-    assert verdict == {
-        "taskOutputParameter": {"outputParameterKey": "Output", "producerTask": "evaluate"}
-    }
-    for name in STEPS - {PUSH}:
+def test_push_runs_only_under_the_blessed_condition_and_keep_otherwise(spec, steps):
+    verdict_input = "inputs.parameter_values['pipelinechannel--evaluate-Output']"
+    push, keep = steps[PUSH], steps[KEEP]
+    assert conditions(push) == [f"{verdict_input} == 'blessed'"]
+    assert conditions(keep) == [f"!({verdict_input} == 'blessed')"]
+    for step, task in ((push, "push"), (keep, "keep")):
+        assert list(step.scope[-1][0]["dag"]["tasks"]) == [task]
+        # The If/Else pair's outer DAG takes the verdict from evaluate.
+        verdict = step.scope[0][1]["inputs"]["parameters"]["pipelinechannel--evaluate-Output"]
+        assert verdict == {
+            "taskOutputParameter": {"outputParameterKey": "Output", "producerTask": "evaluate"}
+        }
+    for name in STEPS - {PUSH, KEEP}:
         assert steps[name].scope == [], f"{name} should run unconditionally"
 
 
@@ -319,14 +335,39 @@ def test_default_images_come_from_the_images_config(tmp_path):
     assert used == {Images().cpu}
 
 
-def test_every_step_retries_with_exponential_backoff(steps, gpu_steps):
+def test_only_steps_that_can_fail_transiently_retry_with_exponential_backoff(steps, gpu_steps):
     for name, step in {**steps, **gpu_steps}.items():
-        assert step.task.get("retryPolicy") == {
-            "backoffDuration": "60s",
-            "backoffFactor": 2.0,
-            "backoffMaxDuration": "1800s",
-            "maxRetryCount": 3,
-        }, name
+        retries = TASKS[KIND[name]].retries
+        expected = None
+        if retries:
+            expected = {
+                "backoffDuration": "60s",
+                "backoffFactor": 2.0,
+                "backoffMaxDuration": "1800s",
+                "maxRetryCount": retries,
+            }
+        assert step.task.get("retryPolicy") == expected, name
+    # A bad parameter fails the never-retried check once, before any stage that would retry.
+    assert TASKS["validate"].retries == 0 and all(t.retries <= 2 for t in TASKS.values())
+
+
+def test_every_step_requests_cpu_and_memory(steps, gpu_steps):
+    for name, step in {**steps, **gpu_steps}.items():
+        resources = step.executor["container"]["resources"]
+        settings = TASKS[KIND[name]]
+        assert resources["resourceCpuRequest"] == settings.cpu, name
+        assert resources["resourceMemoryRequest"] == settings.memory, name
+        assert resources["resourceMemoryLimit"] == settings.memory_limit, name
+
+
+def test_every_stage_runs_after_the_parameter_check(spec, steps):
+    tasks = spec["root"]["dag"]["tasks"]
+    check = next(t for t, v in tasks.items() if v["taskInfo"]["name"] == VALIDATE)
+    ingest = next(v for v in tasks.values() if v["taskInfo"]["name"] == INGEST)
+    assert check in ingest["dependentTasks"]
+    assert "cachingOptions" not in tasks[check] or not tasks[check]["cachingOptions"].get(
+        "enableCache"
+    )
 
 
 def test_caching_is_on_except_where_inputs_change_under_the_same_name(steps):
@@ -343,7 +384,8 @@ def test_beam_flags_reach_every_beam_step_from_the_run_parameter(spec, steps):
         for s in steps.values()
         if "beam_args" in s.component["inputDefinitions"].get("parameters", {})
     ]
-    assert [s.name for s in beam_steps] == [TRANSFORM]
+    # The parameter check reads them too (they must split into flags), before transform.
+    assert sorted(s.name for s in beam_steps) == sorted([TRANSFORM, VALIDATE])
     for step in beam_steps:
         assert run_parameter(step, "beam_args", spec) == "beam_args"
         assert run_parameter(step, "shards", spec) == "shards"
@@ -374,8 +416,8 @@ def test_ablation_trains_one_cpu_variant_per_modality_off_into_evaluate(
     for name in ("epochs", "batch_size", "embedding_dim"):
         assert run_parameter(variant, name, ablation_spec) == name
     assert variant.executor["container"]["image"] == IMAGES.cpu
-    assert "resources" not in variant.executor["container"]
-    assert variant.task["retryPolicy"]["maxRetryCount"] == 3
+    assert "accelerator" not in variant.executor["container"]["resources"]
+    assert variant.task["retryPolicy"]["maxRetryCount"] == TASKS["train"].retries
     # Its models reach evaluate as one list input; every other edge is as without the option.
     evaluate_inputs = ablation_steps[EVALUATE].component["inputDefinitions"]["artifacts"]
     assert evaluate_inputs["ablation_models"]["isArtifactList"]
@@ -421,6 +463,8 @@ def test_run_flags_become_the_gate_run_parameters():
         "slice_tolerance": 0.05,
         "force_bless_by": "ana",
         "force_bless_reason": "planned reset",
+        "first_night_by": "",
+        "first_night_reason": "",
         "eval_max_users": 100_000,
     }
     # The ablation switch is a build option of the local run, not a run parameter.
@@ -433,7 +477,8 @@ def test_run_flag_defaults_are_the_pipeline_defaults(spec):
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(arguments) <= set(params)
     gates = {"thresholds", "tolerance", "beat_peers", "protected_slices", "slice_tolerance",
-             "force_bless_by", "force_bless_reason", "eval_max_users"}  # fmt: skip
+             "force_bless_by", "force_bless_reason", "first_night_by", "first_night_reason",
+             "eval_max_users"}  # fmt: skip
     assert gates <= set(arguments)
     for name in gates | {"epochs", "train_end", "eval_end", "now"}:
         assert arguments[name] == params[name]["defaultValue"], name
@@ -446,10 +491,17 @@ def test_run_flag_defaults_are_the_pipeline_defaults(spec):
         (["--protected-slices", "mood=blue"], "mood=blue"),
         (["--tolerance", "-0.1"], "tolerances must be >= 0"),
         (["--thresholds", "[1]"], "not a JSON object"),
+        # Issue 17: each of these used to run several stages before failing in kfp.local.
+        (["--thresholds", '{"recall@7": 0.1}'], "threshold metric(s) ['recall@7'] are not"),
+        (["--train-end", "2999-01-01"], "train_end: 2999-01-01T00:00:00+00:00 is after now"),
+        (["--train-end", "tomorrow"], "train_end"),
+        (["--epochs", "0"], "epochs"),
+        (["--protected-slices", "activity=frozen"], "activity is one of ['new', 'cold'"),
+        (["--first-night-by", "ana"], "both who (--first-night-by)"),
     ],
 )
-def test_bad_gate_flags_are_refused_before_anything_runs(flags, message, tmp_path, capsys):
-    with pytest.raises(GateConfigError, match=re.escape(message)):
+def test_bad_run_flags_are_refused_before_anything_runs(flags, message, tmp_path, capsys):
+    with pytest.raises(ParameterError, match=re.escape(message)):
         pipeline.run_arguments(parse_run(*flags))
     root = tmp_path / "runs"
     with pytest.raises(SystemExit) as exit_info:
