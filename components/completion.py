@@ -19,6 +19,10 @@ class IncompleteOutput(ValueError):
     """An upstream output has no manifest: its step did not finish."""
 
 
+class MissingOutput(IncompleteOutput):
+    """An upstream output directory does not exist at all (a mistyped path, a step not run)."""
+
+
 def exists(path: str) -> bool:
     """Whether a local path or a ``gs://`` object exists."""
     if path.startswith(GS):
@@ -44,9 +48,16 @@ def require(directory: str, manifest: str, *, stage: str) -> str:
     """The manifest path of ``stage``'s output ``directory``.
 
     Raises:
+        MissingOutput: a local ``directory`` does not exist (mistyped, or the step never ran).
         IncompleteOutput: the manifest is missing (the step was killed or failed part-way).
     """
     path = f"{str(directory).rstrip('/')}/{manifest}"
+    if not str(directory).startswith(GS) and not os.path.isdir(directory):
+        what = "is a file" if os.path.exists(directory) else "does not exist"
+        raise MissingOutput(
+            f"{directory}: {what}: not a {stage} output directory (mistyped path, or the "
+            f"{stage} step never ran)"
+        )
     if not exists(path):
         raise IncompleteOutput(
             f"{directory}: incomplete {stage} output (no {manifest}): the {stage} step did not "

@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except (GateConfigError, ValueError) as e:
         print(f"evaluate: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # --out is a file, read-only, or the disk is full
+        print(f"evaluate: cannot write {args.out}: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(blessing.as_dict(), indent=2))
     return 0
 

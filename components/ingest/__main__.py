@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(  # --quiet: warnings and errors only
-        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         config = IngestConfig(
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         manifest = job.run(args.input, args.out, config)
     except IngestError as err:
         print(f"ingest failed: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # --out is a file, read-only, or the disk is full
+        print(f"ingest failed: cannot write {args.out}: {err}", file=sys.stderr)
         return 2
     print(
         f"ingest {args.input} -> {args.out}  (validation_start {manifest['validation_start']}, "

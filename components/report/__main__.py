@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 
-from components.evaluate.documents import BLESSING_FILE, METRICS_FILE
+from components.completion import IncompleteOutput
+from components.evaluate.documents import BLESSING_FILE, METRICS_FILE, DocumentError
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -32,6 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.html and not (args.examples and args.model):
         parser.error("--html needs --examples and --model")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for flag, path in (("--data", args.data), ("--evaluation", args.evaluation)):
+        if not os.path.isdir(path):
+            print(f"report: {flag} {path}: no such directory", file=sys.stderr)
+            return 2
+    try:
+        _write(args)
+    except (DocumentError, IncompleteOutput) as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an input went missing, --out is a directory, read-only, disk full
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    print(args.out)
+    if args.html:
+        print(args.html)
+    return 0
+
+
+def _write(args: argparse.Namespace) -> None:
     run(
         data_dir=args.data,
         metrics_path=os.path.join(args.evaluation, METRICS_FILE),
@@ -42,10 +62,6 @@ def main(argv: list[str] | None = None) -> int:
         html_path=args.html,
         config=ReportConfig(k_anonymity=args.k_anonymity, clusters=args.clusters),
     )
-    print(args.out)
-    if args.html:
-        print(args.html)
-    return 0
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 
     import kfp
+    import urllib3
 
     from components.schedule.deploy import deploy_schedule
 
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         result = deploy_schedule(client, package_path=args.package, config=config)
     except ScheduleConfigError as err:
         print(f"schedule: {err}", file=sys.stderr)
+        return 2
+    except (OSError, urllib3.exceptions.HTTPError) as err:  # refused, DNS, timeout
+        reason = getattr(err, "reason", None) or err
+        print(f"schedule: cannot reach the KFP host {args.host} ({reason})", file=sys.stderr)
         return 2
     print(
         f"pipeline {result.pipeline_id} version {result.version_id} "

@@ -1,4 +1,4 @@
-"""``python -m components.train --data DIR --examples DIR --transform-graph DIR --model DIR``."""
+"""``python -m components.train --examples DIR --transform-graph DIR --model DIR``."""
 
 import argparse
 import json
@@ -8,6 +8,14 @@ import sys
 from components.completion import IncompleteOutput
 from components.train.config import SOFTMAX_MODES, TrainConfig, parse_modalities
 from components.train.job import run
+
+
+def _modalities(text: str):
+    """``--modalities`` parsed at the command line: an unknown one is a usage error."""
+    try:
+        return parse_modalities(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument(
         "--modalities",
+        type=_modalities,
         default="all",
         help='content modalities on: "all", "none" (ID only) or e.g. "text,image"',
     )
@@ -80,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         embedding_dim=args.embedding_dim,
         checkpoint_every_steps=args.checkpoint_every_steps,
         seed=args.seed,
-        modalities=parse_modalities(args.modalities),
+        modalities=args.modalities,
         ranking_weight=args.ranking_weight,
         lazy_adam_min_rows=args.lazy_adam_min_rows,
         learning_rate=args.learning_rate,
@@ -98,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except IncompleteOutput as e:
         print(f"train: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the model path is a file, read-only, or the disk is full
+        print(f"train: cannot write {args.model}: {e}", file=sys.stderr)
         return 2
     print(json.dumps(manifest, indent=2))
     return 0

@@ -36,3 +36,12 @@ def test_a_manifest_on_gcs_is_one_object_written_whole(gcs_bucket):
     assert completion.exists(path)
     completion.remove(path)
     assert not completion.exists(path)
+
+
+def test_a_missing_directory_is_named_missing_not_unfinished(tmp_path):
+    with pytest.raises(completion.MissingOutput, match="does not exist") as info:
+        completion.require(str(tmp_path / "exampels"), "manifest.json", stage="transform")
+    assert "did not finish" not in str(info.value) and "mistyped" in str(info.value)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(completion.MissingOutput, match="is a file"):
+        completion.require(str(tmp_path / "afile"), "manifest.json", stage="transform")
