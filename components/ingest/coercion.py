@@ -20,8 +20,10 @@ import pyarrow.compute as pc
 from components.ingest.reasons import Finding, Reason, show_value
 from schemas import Table
 
-# Epoch seconds that fit in a microsecond timestamp and in datetime (years 1..9999).
-EPOCH_S_MIN, EPOCH_S_MAX = -62_135_596_800, 253_402_300_799
+# Epoch seconds that fit in a microsecond timestamp (int64). Past what a datetime holds (years
+# 1..9999) a value is still a timestamp, and ``rules`` calls it out_of_range (issue 17: it is a
+# corrupt or unit-confused time, not a value of another type).
+EPOCH_S_MIN, EPOCH_S_MAX = -(2**63 // 1_000_000) + 1, (2**63 - 1) // 1_000_000 - 1
 
 _FLOAT_RE = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)$"
 _INT_RE = r"^[+-]?\d+$"

@@ -168,9 +168,7 @@ def dropped_records(
 ) -> pa.Table:
     """One row per emptied value (``DROPPED_SCHEMA``); ``row_numbers``: the batch's rows."""
     # In row order, whatever the batching (the output must not depend on ``batch_rows``).
-    cells = sorted(
-        (int(r), f.column, f.reason.value) for f in dropped for r in row_numbers[f.rows]
-    )
+    cells = sorted((int(r), f.column, f.reason.value) for f in dropped for r in row_numbers[f.rows])
     return pa.table(
         {
             "table": pa.array([table_name] * len(cells), pa.string()),

@@ -248,6 +248,8 @@ def _past_datetime_check(arr: pa.Array):
 
 def _future_check(arr: pa.Array, now: dt.datetime):
     mask = bools(pc.greater(arr, pa.scalar(now, type=schemas.TIMESTAMP)))
+    # Past what a datetime holds is no time at all: out_of_range only (_past_datetime_check).
+    mask &= ~bools(pc.greater(arr.cast(pa.int64()), pa.scalar(_micros(LATEST_TS), pa.int64())))
     return (
         Reason.FUTURE_TIMESTAMP,
         mask,

@@ -336,6 +336,15 @@ def defect_cases(table: Table, good: list[dict], fmt: str, rng: np.random.Genera
 
         add("negative_ts", Reason.OUT_OF_RANGE, negative_ts)
 
+        def overflow_ts(row: dict, j: int, i: int) -> Case:
+            # 2**62 us (year 148,108): no datetime holds it; it stopped ingest with an
+            # OverflowError and no row named (issue 17). As epoch seconds, past year 9999.
+            column = times[j % len(times)]
+            row[column.name] = Raw(2**62 // 10**6 + int(rng.integers(0, 1_000_000)))
+            return Case(row)
+
+        add("overflow_ts", Reason.OUT_OF_RANGE, overflow_ts)
+
     if table.key:
         variable = [c for c in table.columns if c.name not in table.key]
 

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 REQUIRED_CLASSES = {
     "wrong_type", "truncated_line", "invalid_utf8", "huge_string", "nan_inf", "negative_ts",
     "future_ts", "unknown_id", "corrupt_image", "oversized_image", "duplicate_key",
+    "overflow_ts",
 }  # fmt: skip
 TRAIN_END = corpus.NOW.replace(year=2024, month=3)
 EVAL_END = corpus.NOW.replace(year=2024, month=4)
