@@ -144,9 +144,7 @@ def test_a_protected_slice_with_no_user_today_says_so():
     comparison = Comparison("v1", {"recall@50": ci(0.02, 0.01, 0.03)})
     b = decide(comparison=comparison, protected=("category=toys",))
     assert b.blessed
-    assert "protected slice category=toys: no eval user in this slice today" in " ".join(
-        b.reasons
-    )
+    assert "protected slice category=toys: no eval user in this slice today" in " ".join(b.reasons)
 
 
 def test_the_killed_candidate_note_replaces_nothing_in_service():

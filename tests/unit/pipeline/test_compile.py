@@ -224,16 +224,12 @@ def test_artifacts_flow_along_the_expected_edges(spec, steps):
     takes_data = STEPS - {VALIDATE, INGEST, TRAIN_CPU, TRAIN_ID_ONLY}
     data = {(INGEST, "data", s, "data") for s in takes_data}
     trainers = (TRAIN_CPU, TRAIN_ID_ONLY)
-    examples = {
-        (TRANSFORM, "examples", s, "examples") for s in (*trainers, EVALUATE, REPORT, KEEP)
-    }
+    examples = {(TRANSFORM, "examples", s, "examples") for s in (*trainers, EVALUATE, REPORT, KEEP)}
     graph = {(TRANSFORM, "transform_graph", s, "transform_graph") for s in (*trainers, PUSH)}
     model = {(TRAIN_CPU, "model", s, "model") for s in (EVALUATE, PUSH, REPORT)}
     model |= {(TRAIN_ID_ONLY, "model", EVALUATE, "baseline_model")}
     verdict = {
-        (EVALUATE, key, s, key)
-        for key in ("evaluation", "blessing")
-        for s in (REPORT, PUSH, KEEP)
+        (EVALUATE, key, s, key) for key in ("evaluation", "blessing") for s in (REPORT, PUSH, KEEP)
     }
     assert edges == data | examples | graph | model | verdict
 
