@@ -74,8 +74,9 @@ class TaskSettings:
 
     Attributes:
         cpu: CPU request (cores; no limit, so a task may use idle cores).
-        memory: Memory request: the peak RSS measured for the stage (``bench-results/``, or
-            ``MEASURED`` below for the small steps) with about 40% headroom, in MiB.
+        memory: Memory request: the peak RSS the benchmark measured for the stage
+            (``bench-results/``) with about 40% headroom; for the steps the benchmark does not
+            run, an estimate (see ``TASKS``).
         memory_limit: Twice the request: a stage that grows past it is killed (OOM) and
             retried, instead of starving its node.
         retries: Retries on failure. KFP v2 retries a failed task whatever the cause (its retry
@@ -92,9 +93,9 @@ class TaskSettings:
 
 
 # Peak RSS, 10M events / 1M users (BENCH_SCALE, bench-results/latest.json "scale_10000000"):
-# ingest 0.89 GiB, transform 2.14 GiB, train 3.31 GiB, evaluate 3.25 GiB. Not in the benchmark,
-# measured with getrusage on the generated 100k shop (see README "Orchestration"): MEASURED.
-MEASURED_MIB = {"validate": 120, "report": 1000, "push": 180, "keep": 1000}
+# ingest 0.89 GiB, transform 2.14 GiB, train 3.31 GiB, evaluate 3.25 GiB. validate, report, push
+# and keep are not in the benchmark: estimates, not measurements (validate parses strings; push
+# copies files; report and keep load one SavedModel and today's catalog).
 TASKS: dict[str, TaskSettings] = {
     "validate": TaskSettings(cpu="0.5", memory="256Mi", memory_limit="512Mi", retries=0),
     "ingest": TaskSettings(cpu="2", memory="1280Mi", memory_limit="2560Mi", retries=2),
