@@ -2,7 +2,8 @@
 
 The two models of the ``world`` fixture (tests/e2e/conftest.py: the real stages on the bundled
 sample) are composed into two planted exports, each a whole train output as evaluate reads it: a
-SavedModel (``serving_default``, ``query_embedding``, ``candidate_embedding``, ``ranking``) and
+SavedModel (``serving_default``, ``query_embedding``, ``candidate_embedding``, and ``ranking`` when
+the base has a conversion head) and
 ``embeddings/items.parquet`` that agree, so evaluate's own loading, ranking and top-K consistency
 check accept them. Each export adds one block to the two towers: the item side gets a one-hot of
 the item, the query side a large negative weight on the items a user is buried on, looked up by
@@ -151,16 +152,16 @@ def plant(base: pathlib.Path, out: pathlib.Path, *, buried: Mapping[str, set[str
         penalties=penalties,
         k=min(top_k, n),
     )
-    tf.saved_model.save(
-        module,
-        str(out / SERVING_DIR),
-        signatures={
-            SERVING_SIGNATURE: module.recommend,
-            QUERY_EMBEDDING_SIGNATURE: module.query_embedding,
-            CANDIDATE_EMBEDDING_SIGNATURE: module.candidate_embedding,
-            RANKING_SIGNATURE: module.rank,
-        },
-    )
+    signatures = {
+        SERVING_SIGNATURE: module.recommend,
+        QUERY_EMBEDDING_SIGNATURE: module.query_embedding,
+        CANDIDATE_EMBEDDING_SIGNATURE: module.candidate_embedding,
+    }
+    if RANKING_SIGNATURE in module.base.signatures:
+        signatures[RANKING_SIGNATURE] = module.rank
+    else:
+        module.rank = None  # no conversion head in the base (off by default): none planted
+    tf.saved_model.save(module, str(out / SERVING_DIR), signatures=signatures)
     path = pathlib.Path(item_embeddings_path(str(out)))
     path.parent.mkdir(parents=True)
     pq.write_table(embeddings_table(np.asarray(ids), embeddings, id_column=ITEM_ID), path)
