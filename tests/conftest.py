@@ -250,3 +250,11 @@ def gcs_strict_bucket(gcs_strict_emulator: str, monkeypatch: pytest.MonkeyPatch)
 def gcs_bucket(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh bucket in the emulator; ``STORAGE_EMULATOR_HOST`` is set for the test."""
     return _fresh_bucket(gcs_emulator, monkeypatch)
+
+
+@pytest.fixture(params=["local", "gs"])
+def registry_root(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    """An empty model root, once on local disk and once on gs:// (the emulator)."""
+    if request.param == "local":
+        return str(tmp_path / "root")
+    return f"gs://{request.getfixturevalue('gcs_bucket')}/models"

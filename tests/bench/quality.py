@@ -59,20 +59,8 @@ def prepare(
         seconds,
         "ingest",
     )
-    timed(
-        run,
-        stage(
-            "transform",
-            "--data",
-            str(data),
-            "--examples",
-            str(examples),
-            "--transform-graph",
-            str(graph),
-        ),
-        seconds,
-        "transform",
-    )
+    flags = ("--data", str(data), "--examples", str(examples), "--transform-graph", str(graph))
+    timed(run, stage("transform", *flags), seconds, "transform")
     return data, examples, graph
 
 
@@ -251,25 +239,19 @@ def per_user_scores(
 
 
 def evaluate_and_score(
-    run: Runner,
-    data: pathlib.Path,
-    examples: pathlib.Path,
-    models: Mapping[str, pathlib.Path],
-    out: pathlib.Path,
-    seconds: dict,
-    *,
-    ks: Sequence[int],
-    checked: Sequence[str],
+    *cli: object, ks: Sequence[int], checked: Sequence[str]
 ) -> tuple[dict, list[str], dict[str, dict[str, np.ndarray]]]:
     """The evaluate CLI's metrics and this process's per-user scores of the same models.
 
-    Both must agree (same users; the mean of each ``checked`` metric per model), so the
-    per-user figures a benchmark slices are the ones evaluate reports.
+    ``cli`` is ``evaluate_cli``'s positional arguments (run, data, examples, models, out,
+    seconds). Both must agree (same users; the mean of each ``checked`` metric per model), so
+    the per-user figures a benchmark slices are the ones evaluate reports.
 
     Returns:
         ``(metrics.json, eval users, per-user scores)``.
     """
-    metrics = evaluate_cli(run, data, examples, models, out, seconds)
+    data, examples, models, seconds = cli[1], cli[2], cli[3], cli[5]
+    metrics = evaluate_cli(*cli)
     scoring = Clock()
     users, scores = per_user_scores(data, examples, models, ks=ks)
     seconds["per_user_scoring"] = scoring.seconds()

@@ -20,26 +20,16 @@ from google.cloud import storage as gcs
 from components.evaluate import judge
 from components.evaluate.gates import NOTHING_IN_SERVICE, FirstNight, decide_blessing
 from components.evaluate.in_service import find_in_service
-from components.registry import store
 from components.registry.model_root import LATEST, ModelRoot
-from tests.unit.push.conftest import night
-from tests.unit.push.test_latest_cas import push
+from tests.unit.push.conftest import night, push, swap_latest
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 VARIABLES = "model/serving/variables/variables.data"
 
 
-@pytest.fixture(params=["local", "gs"])
-def root(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "root")
-    return f"gs://{request.getfixturevalue('gcs_bucket')}/models"
-
-
-def write_latest(root: str, data: bytes) -> None:
-    models = store.open_store(root)
-    current = models.read_bytes(f"m/{LATEST}")
-    models.swap(f"m/{LATEST}", data, expected=store.sha256_bytes(current) if current else None)
+@pytest.fixture
+def root(registry_root):
+    return registry_root
 
 
 def delete(root: str, key: str) -> None:
@@ -52,15 +42,15 @@ def delete(root: str, key: str) -> None:
 
 
 def garbage(root, version):
-    write_latest(root, b"<html>502 Bad Gateway</html>\n")
+    swap_latest(root, b"<html>502 Bad Gateway</html>\n")
 
 
 def binary(root, version):
-    write_latest(root, bytes(range(250, 256)) + b"\x00\xff\xfe")
+    swap_latest(root, bytes(range(250, 256)) + b"\x00\xff\xfe")
 
 
 def missing_version(root, version):
-    write_latest(root, b"20250101T000000Z\n")
+    swap_latest(root, b"20250101T000000Z\n")
 
 
 def no_latest(root, version):

@@ -53,3 +53,21 @@ def write_shop(write_raw, root: pathlib.Path, fmt: str, users, items, events) ->
 
 def config(**kw) -> IngestConfig:
     return IngestConfig(now=NOW, progress=False, **kw)
+
+
+def upload_tree(local: pathlib.Path, bucket_name: str, prefix: str):
+    """Copy every file under ``local`` to ``gs://bucket_name/prefix/`` (the emulator's client).
+
+    Returns:
+        The bucket (google-cloud-storage), for more uploads.
+    """
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="test-project", credentials=AnonymousCredentials())
+    bucket = client.bucket(bucket_name)
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        bucket.blob(f"{prefix}/{path.relative_to(local).as_posix()}").upload_from_filename(
+            str(path)
+        )
+    return bucket

@@ -5,26 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 
 import schemas
 from components.ingest import job, layout
 from components.ingest.errors import InputNotFoundError
 from schemas import tables as cols
 
-from .ingest_rows import config, write_shop
+from .ingest_rows import config, upload_tree, write_shop
 
 
 def test_gs_input_gives_the_same_result_as_local(
     tmp_path, write_raw, users, items, events, gcs_bucket
 ) -> None:
     raw = write_shop(write_raw, tmp_path / "raw", "jsonl", users, items, events)
-    bucket = storage.Client(project="test-project", credentials=AnonymousCredentials()).bucket(
-        gcs_bucket
-    )
-    for path in sorted(p for p in raw.rglob("*") if p.is_file()):
-        bucket.blob(f"shop/{path.relative_to(raw).as_posix()}").upload_from_filename(str(path))
+    bucket = upload_tree(raw, gcs_bucket, "shop")
     stray = json.dumps({cols.USER_ID: "stray"}).encode() + b"\n"
     bucket.blob(f"other/{cols.USERS.name}.jsonl").upload_from_string(stray)
 

@@ -11,13 +11,11 @@ import socket
 
 import pytest
 from google.api_core.exceptions import RetryError
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage as gcs
 
 from components.ingest import job, layout, listing
 from components.ingest.errors import IngestConfigError, InputUnavailableError
 
-from .ingest_rows import config, write_shop
+from .ingest_rows import config, upload_tree, write_shop
 
 DEADLINE_S = 1.0
 
@@ -46,11 +44,7 @@ def test_storage_down_between_listing_and_download(
     tmp_path, write_raw, users, items, events, gcs_bucket, monkeypatch
 ) -> None:
     raw = write_shop(write_raw, tmp_path / "raw", "jsonl", users, items, events)
-    bucket = gcs.Client(project="test-project", credentials=AnonymousCredentials()).bucket(
-        gcs_bucket
-    )
-    for path in sorted(p for p in raw.rglob("*") if p.is_file()):
-        bucket.blob(f"shop/{path.relative_to(raw).as_posix()}").upload_from_filename(str(path))
+    upload_tree(raw, gcs_bucket, "shop")
     monkeypatch.setenv(listing.RETRY_DEADLINE_ENV, str(DEADLINE_S))
     scan_inputs = listing.scan_inputs
 

@@ -5,8 +5,10 @@ import json
 import pytest
 
 from components.evaluate.documents import BlessingDocument, MetricsDocument
+from components.push.job import run
+from components.registry import store
 from components.registry.digest import model_digest
-from components.registry.model_root import ModelRoot
+from components.registry.model_root import LATEST, ModelRoot
 
 
 def make_inputs(base, *, blessed=True, forced=None, variant="", first_night=None):
@@ -70,3 +72,25 @@ def night(base, root, variant, *, name="m"):
 @pytest.fixture
 def inputs(tmp_path):
     return make_inputs(tmp_path)
+
+
+def push(inputs, root, now, store=None):
+    """Push ``inputs``' model into ``root`` at ``now`` (push's core, in this process)."""
+    return run(
+        model_dir=str(inputs["model"]),
+        metrics_path=str(inputs["ev"] / "metrics.json"),
+        blessing_path=str(inputs["ev"] / "blessing.json"),
+        data_manifest_path=str(inputs["data"] / "manifest.json"),
+        model_root=root,
+        model_name="m",
+        transform_dir=str(inputs["graph"]),
+        now=now,
+        store=store,
+    )
+
+
+def swap_latest(root: str, data: bytes) -> None:
+    """Overwrite model ``m``'s LATEST under ``root`` with ``data`` (any bytes: damage too)."""
+    models = store.open_store(root)
+    current = models.read_bytes(f"m/{LATEST}")
+    models.swap(f"m/{LATEST}", data, expected=store.sha256_bytes(current) if current else None)

@@ -10,24 +10,16 @@ from components.push.__main__ import main
 from components.registry import store
 from components.registry.model_root import LATEST, ModelRoot
 
-from .conftest import bless, night
-from .test_latest_cas import cli_push, push
+from .conftest import bless, night, push, swap_latest
+from .test_latest_cas import cli_push
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 GARBAGE = bytes(range(250, 256)) + b"\x00\xff\xfe\x80" * 3
 
 
-@pytest.fixture(params=["local", "gs"])
-def root(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "root")
-    return f"gs://{request.getfixturevalue('gcs_bucket')}/models"
-
-
-def damage(root: str, data: bytes) -> None:
-    models = store.open_store(root)
-    current = models.read_bytes(f"m/{LATEST}")
-    models.swap(f"m/{LATEST}", data, expected=store.sha256_bytes(current) if current else None)
+@pytest.fixture
+def root(registry_root):
+    return registry_root
 
 
 def cli(*args: str) -> int:
@@ -57,7 +49,7 @@ def test_list_shows_a_damaged_latest_instead_of_crashing(root, tmp_path, capsys,
         else:
             (tmp_path / "root" / "m" / LATEST).unlink()
     else:
-        damage(root, latest)
+        swap_latest(root, latest)
     capsys.readouterr()
 
     assert cli("list", "--model-root", root, "--model-name", "m") == 1
@@ -70,7 +62,7 @@ def test_list_shows_a_damaged_latest_instead_of_crashing(root, tmp_path, capsys,
 def test_a_binary_latest_refuses_push_in_one_line(root, tmp_path, capsys):
     push(night(tmp_path / "n1", root, "1"), root, T0)
     tonight = night(tmp_path / "n2", root, "2")  # evaluated while LATEST was fine
-    damage(root, GARBAGE)
+    swap_latest(root, GARBAGE)
     capsys.readouterr()
 
     assert cli_push(tonight, root) == 2
@@ -81,7 +73,7 @@ def test_a_binary_latest_refuses_push_in_one_line(root, tmp_path, capsys):
 
 def test_a_first_night_bootstrap_on_a_damaged_latest_replaces_it_and_says_so(root, tmp_path):
     v1 = push(night(tmp_path / "n1", root, "1"), root, T0)["version"]
-    damage(root, GARBAGE)
+    swap_latest(root, GARBAGE)
     tonight = night(tmp_path / "n2", root, "2")
     who = {"by": "ana", "reason": "LATEST lost in a bucket migration"}
     bless(tonight, root, first_night=who)  # what evaluate writes with --first-night-by/-reason

@@ -14,13 +14,12 @@ import sys
 import pytest
 
 from components.push.errors import PushError
-from components.push.job import run
 from components.push.publish import new_version
 from components.registry import store
 from components.registry.errors import VersionConflict
 from components.registry.model_root import ModelRoot
 
-from .conftest import make_inputs, renew
+from .conftest import make_inputs, push, renew
 from .faulty_store import FaultyStore, fail_at
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -49,17 +48,7 @@ except VersionConflict as e:
 
 def push_in_process(inputs, root, now, store=None):
     renew(inputs, root, now.isoformat())
-    return run(
-        model_dir=str(inputs["model"]),
-        metrics_path=str(inputs["ev"] / "metrics.json"),
-        blessing_path=str(inputs["ev"] / "blessing.json"),
-        data_manifest_path=str(inputs["data"] / "manifest.json"),
-        model_root=root,
-        model_name="m",
-        transform_dir=str(inputs["graph"]),
-        now=now,
-        store=store,
-    )
+    return push(inputs, root, now, store)
 
 
 def push_in_child(inputs, root, now, kill_at_write):

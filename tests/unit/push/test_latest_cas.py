@@ -12,13 +12,12 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 
 from components.push.__main__ import main
-from components.push.job import run
 from components.push.publish import write_latest
 from components.registry import store
 from components.registry.errors import LatestMoved
 from components.registry.model_root import ModelRoot
 
-from .conftest import night
+from .conftest import night, push
 from .faulty_store import FaultyStore
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -30,20 +29,6 @@ def root(request, tmp_path):
     if request.param == "local":
         return str(tmp_path / "root")
     return f"gs://{request.getfixturevalue('gcs_strict_bucket')}/models"
-
-
-def push(inputs, root, now, store=None):
-    return run(
-        model_dir=str(inputs["model"]),
-        metrics_path=str(inputs["ev"] / "metrics.json"),
-        blessing_path=str(inputs["ev"] / "blessing.json"),
-        data_manifest_path=str(inputs["data"] / "manifest.json"),
-        model_root=root,
-        model_name="m",
-        transform_dir=str(inputs["graph"]),
-        now=now,
-        store=store,
-    )
 
 
 def cli_push(inputs, root):
