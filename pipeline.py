@@ -131,6 +131,19 @@ def build_pipeline(
         # Users evaluated at most (a fixed CRC-32 sample; 0 = all): bounds evaluate's memory.
         eval_max_users: int = GATE.max_users,
     ):
+        # The gate's options, as the check and evaluate both take them.
+        gate = {
+            "thresholds": thresholds,
+            "tolerance": tolerance,
+            "beat_peers": beat_peers,
+            "protected_slices": protected_slices,
+            "slice_tolerance": slice_tolerance,
+            "force_bless_by": force_bless_by,
+            "force_bless_reason": force_bless_reason,
+            "first_night_by": first_night_by,
+            "first_night_reason": first_night_reason,
+            "max_users": eval_max_users,
+        }
         # Every run parameter is checked before any stage runs (a bad one fails here, once).
         validated = validate_op(
             raw_uri=raw_uri,
@@ -145,16 +158,7 @@ def build_pipeline(
             embedding_dim=embedding_dim,
             modalities=modalities,
             gpu_count=gpu_count,
-            thresholds=thresholds,
-            tolerance=tolerance,
-            beat_peers=beat_peers,
-            protected_slices=protected_slices,
-            slice_tolerance=slice_tolerance,
-            force_bless_by=force_bless_by,
-            force_bless_reason=force_bless_reason,
-            first_night_by=first_night_by,
-            first_night_reason=first_night_reason,
-            max_users=eval_max_users,
+            **gate,
         )
         validated.set_display_name("Check run parameters").set_caching_options(False)
         settle(validated, "validate")
@@ -223,16 +227,7 @@ def build_pipeline(
             baseline_model=id_only.outputs["model"],
             model_root=model_root,
             model_name=model_name,
-            thresholds=thresholds,
-            tolerance=tolerance,
-            beat_peers=beat_peers,
-            protected_slices=protected_slices,
-            slice_tolerance=slice_tolerance,
-            force_bless_by=force_bless_by,
-            force_bless_reason=force_bless_reason,
-            first_night_by=first_night_by,
-            first_night_reason=first_night_reason,
-            max_users=eval_max_users,
+            **gate,
             **variants,
         )
         # The model in service changes between runs: never reuse a cached verdict.
