@@ -202,6 +202,8 @@ class TrainInputs:
         probability: ``[vocab rows]`` item sampling probability (logQ).
         positive_share: Share of positive ranking labels.
         examples: Train examples.
+        raw_examples: The raw train examples' user, item and day (model selection's validation
+            set comes from them).
         cutoffs: ``{"validation": day, "train": day}`` (days since the epoch).
     """
 
@@ -216,6 +218,7 @@ class TrainInputs:
     probability: np.ndarray
     positive_share: float
     examples: int
+    raw_examples: pa.Table
     cutoffs: dict[str, float]
 
 
@@ -242,7 +245,7 @@ def read_inputs(examples_dir: str, transform_dir: str, oov_buckets: int) -> Trai
             transform_outputs.raw_examples_dir(examples_dir, "train"),
             transform_outputs.RAW_EXAMPLES_FILE,
         ),
-        columns=[ITEM_ID, fs.EVENT_DAY],
+        columns=[USER_ID, ITEM_ID, fs.EVENT_DAY],
     )
     position = {item: i for i, item in enumerate(catalog_ids)}
     items = feeds.flat_values(raw[ITEM_ID]).cast(pa.string()).to_pylist()
@@ -258,6 +261,7 @@ def read_inputs(examples_dir: str, transform_dir: str, oov_buckets: int) -> Trai
         probability=probability,
         positive_share=positive_share,
         examples=examples,
+        raw_examples=raw,
         cutoffs=transform_cutoffs(examples_dir),
     )
 
@@ -364,14 +368,9 @@ def select_epochs(
         ``{"best_epoch", "metric", "curve": [metrics per epoch], "users", "validation_start"}``.
     """
     start, end = inputs.cutoffs["validation"], inputs.cutoffs["train"]
-    raw = pq.read_table(
-        os.path.join(
-            transform_outputs.raw_examples_dir(examples_dir, "train"),
-            transform_outputs.RAW_EXAMPLES_FILE,
-        ),
-        columns=[USER_ID, ITEM_ID, fs.EVENT_DAY],
+    vset = selection.validation_set(
+        inputs.raw_examples, inputs.catalog_ids, start_day=start, end_day=end
     )
-    vset = selection.validation_set(raw, inputs.catalog_ids, start_day=start, end_day=end)
     requests = requests_for(
         pq.read_table(transform_outputs.requests_path(examples_dir, transform_outputs.VALIDATION)),
         vset.users,
