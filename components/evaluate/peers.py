@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from components.ranking_metrics import per_user_metrics
+from components.similarity import cosine_neighbours
 
 MOST_POPULAR = "most_popular"
 RECENT_POPULAR = "recent_popular"
@@ -134,36 +135,6 @@ def popularity(window: Window, *, days: float | None = None) -> np.ndarray:
     if days is not None:
         keep = window.last_us >= window.cutoff_us - int(days * DAY_US)
     return np.bincount(pairs.col[keep], minlength=window.n_items).astype(np.float64)
-
-
-def _top_neighbours(similarity: sp.spmatrix, neighbours: int) -> sp.csr_matrix:
-    """Each row of ``similarity`` cut to its ``neighbours`` largest entries, diagonal removed."""
-    s = sp.csr_matrix(similarity, dtype=np.float32)
-    s.setdiag(0)
-    s.eliminate_zeros()
-    rows, cols, vals = [], [], []
-    for r in range(s.shape[0]):
-        lo, hi = s.indptr[r], s.indptr[r + 1]
-        data, idx = s.data[lo:hi], s.indices[lo:hi]
-        if hi - lo > neighbours:
-            keep = np.argpartition(-data, neighbours - 1)[:neighbours]
-            data, idx = data[keep], idx[keep]
-        rows.append(np.full(len(idx), r))
-        cols.append(idx)
-        vals.append(data)
-    if not rows:
-        return sp.csr_matrix(s.shape, dtype=np.float32)
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=s.shape
-    )
-
-
-def cosine_neighbours(vectors: sp.spmatrix, neighbours: int) -> sp.csr_matrix:
-    """``[n, n]`` cosine similarity of the rows of ``vectors``, top ``neighbours`` per row."""
-    v = sp.csr_matrix(vectors, dtype=np.float32)
-    norms = np.sqrt(np.asarray(v.multiply(v).sum(axis=1)).ravel())
-    v = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ v
-    return _top_neighbours(v @ v.T, neighbours)
 
 
 def ease_weights(pairs: sp.csr_matrix, l2: float) -> np.ndarray:

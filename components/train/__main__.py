@@ -77,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         help="example weights halve every this many days before the cut-off (0: equal)",
     )
     parser.add_argument(
+        "--covisit-neighbours",
+        type=int,
+        default=TrainConfig.covisit_neighbours,
+        help="neighbours per item of the item-kNN blend term, its weight chosen on the "
+        "validation window (0: no blend term)",
+    )
+    parser.add_argument(
         "--no-select-epochs",
         action="store_true",
         help="train --epochs epochs instead of choosing the count on the validation window",
@@ -96,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         softmax=args.softmax,
         exact_softmax_max_items=args.exact_softmax_max_items,
         recency_half_life_days=args.recency_half_life_days,
+        covisit_neighbours=args.covisit_neighbours,
         select_epochs=not args.no_select_epochs,
     )
     try:

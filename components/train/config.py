@@ -79,6 +79,12 @@ class TrainConfig:
         popularity_bucket_days: Width of the point-in-time popularity buckets.
         popularity_window: Buckets of popularity before each example's own (the popularity
             term counts distinct users over ``window * bucket_days`` days).
+        covisit_neighbours: With the behavior modality on and the exact softmax, the score
+            gets the item-kNN blend term (``scoring.CoVisitation``): cosine co-visitation of
+            the train window, this many neighbours per item (the item-kNN peer's middle
+            setting). 0 = off.
+        blend_weights: The blend term's weights tried on the validation window with each
+            epoch (0 among them: the blend can be refused); the best pair is kept.
         select_epochs: Choose the number of epochs on the validation window (train on the
             examples before it, score its users after each epoch, stop ``patience`` epochs
             after the best), then train on the whole train window for that many epochs. Off,
@@ -110,6 +116,8 @@ class TrainConfig:
     recency_half_life_days: float = 0.0
     popularity_bucket_days: float = 7.0
     popularity_window: int = 4
+    covisit_neighbours: int = 100
+    blend_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
     select_epochs: bool = True
     patience: int = 1
     selection_metric: str = "recall@20"
@@ -134,6 +142,11 @@ class TrainConfig:
         if self.softmax not in SOFTMAX_MODES:
             raise ValueError(
                 f"TrainConfig.softmax must be one of {SOFTMAX_MODES}: {self.softmax!r}"
+            )
+        if self.covisit_neighbours < 0 or any(w < 0 for w in self.blend_weights):
+            raise ValueError(
+                "TrainConfig.covisit_neighbours and blend_weights must be >= 0, got "
+                f"{self.covisit_neighbours}, {self.blend_weights}"
             )
         for name in ("recency_half_life_days",):
             if getattr(self, name) < 0:

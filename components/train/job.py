@@ -38,7 +38,9 @@ from components.train.model import TwoTowerModel
 from components.train.optimizer import make_optimizer
 from components.train.scoring import (
     CatalogScorer,
+    CoVisitation,
     RelationGraph,
+    co_visitation,
     neighbour_table,
     popularity_timeline,
 )
@@ -199,6 +201,7 @@ class TrainInputs:
         relations: The transform's ranked item relations.
         example_positions: ``[n]`` catalog position of each train example's item.
         example_days: ``[n]`` its event day.
+        example_users: ``[n]`` its user id.
         probability: ``[vocab rows]`` item sampling probability (logQ).
         positive_share: Share of positive ranking labels.
         examples: Train examples.
@@ -215,6 +218,7 @@ class TrainInputs:
     relations: pa.Table
     example_positions: np.ndarray
     example_days: np.ndarray
+    example_users: np.ndarray
     probability: np.ndarray
     positive_share: float
     examples: int
@@ -258,6 +262,9 @@ def read_inputs(examples_dir: str, transform_dir: str, oov_buckets: int) -> Trai
         relations=relations,
         example_positions=np.fromiter((position.get(i, -1) for i in items), np.int64, len(items)),
         example_days=feeds.flat_values(raw[fs.EVENT_DAY]).to_numpy().astype(np.float64),
+        example_users=np.asarray(
+            feeds.flat_values(raw[USER_ID]).cast(pa.string()).to_pylist(), dtype=object
+        ),
         probability=probability,
         positive_share=positive_share,
         examples=examples,
@@ -325,8 +332,23 @@ def build_model(
                 else None
             )
             popularity = config.uses(Modality.BEHAVIOR)
+            covisit = None
+            if popularity and config.covisit_neighbours > 0:
+                covisit = CoVisitation(
+                    co_visitation(
+                        inputs.example_positions,
+                        inputs.example_users,
+                        inputs.example_days,
+                        items=inputs.catalog.num_rows,
+                        cutoff_day=cutoff_day,
+                        neighbours=config.covisit_neighbours,
+                    )
+                )
             scorer = CatalogScorer(
-                items=inputs.catalog.num_rows, graph=graph, popularity=popularity
+                items=inputs.catalog.num_rows,
+                graph=graph,
+                popularity=popularity,
+                covisit=covisit,
             )
             if popularity:
                 timeline = popularity_timeline(
@@ -364,8 +386,13 @@ def select_epochs(
 ) -> dict:
     """Fit on the examples before the validation window, choose the epoch count on it.
 
+    With the item-kNN blend term, each epoch is scored at every ``config.blend_weights`` (the
+    co-visitation table counted before the window too) and keeps its best; the chosen epoch's
+    weight is the blend weight.
+
     Returns:
-        ``{"best_epoch", "metric", "curve": [metrics per epoch], "users", "validation_start"}``.
+        ``{"best_epoch", "blend", "metric", "curve": [metrics per epoch], "users",
+        "cold_users", "validation_start_day"}``.
     """
     start, end = inputs.cutoffs["validation"], inputs.cutoffs["train"]
     vset = selection.validation_set(
@@ -380,22 +407,30 @@ def select_epochs(
         inputs, config, strategy, cutoff_day=start, positive_weight=positive_weight
     )
 
-    def score(rows: np.ndarray) -> np.ndarray:
+    def score(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         batch = {k: tf.gather(v, rows) for k, v in features.items()}
-        return fitted.model.score_catalog(batch).numpy()
+        extra = fitted.model.covisit_scores(batch)  # the blend weight is 0 while fitting
+        return fitted.model.score_catalog(batch).numpy(), None if extra is None else extra.numpy()
+
+    def evaluate() -> dict[str, float]:
+        figures = selection.blended_metrics(score, vset, ks=ks, weights=config.blend_weights)
+        if not figures:
+            return {}
+        weight, best = selection.best_blend(figures, config.selection_metric)
+        return best | {"blend": weight}
 
     ks = tuple(sorted({10, 20, 50, 100, int(config.selection_metric.split("@")[1])}))
     chooser = selection.EpochSelection(
-        lambda: selection.validation_metrics(score, vset, ks=ks),
-        metric=config.selection_metric,
-        patience=config.patience,
+        evaluate, metric=config.selection_metric, patience=config.patience
     )
     train = train_dataset(
         examples_dir, inputs.transform_output, config=config, examples=inputs.examples
     )
     fitted.model.fit(train, epochs=config.epochs, callbacks=[chooser], verbose=2)
+    best = max(chooser.best_epoch, 1)
     return {
-        "best_epoch": max(chooser.best_epoch, 1),
+        "best_epoch": best,
+        "blend": chooser.curve[best - 1].get("blend", 0.0) if chooser.curve else 0.0,
         "metric": config.selection_metric,
         "curve": chooser.curve,
         "users": len(vset.users),
@@ -491,6 +526,9 @@ def run(
         examples_dir, inputs.transform_output, config=config, examples=inputs.examples
     )
     history = model.fit(train, epochs=epochs, callbacks=callbacks, verbose=2)
+    blend = float(chosen.get("blend", 0.0)) if chosen else 0.0  # no selection: no blend
+    if model.scorer is not None and model.scorer.covisit is not None:
+        model.scorer.covisit.blend.assign(blend)
     train_seconds = time.monotonic() - started
 
     item_ids, item_embeddings = embed_catalog(
@@ -529,6 +567,9 @@ def run(
                 "positive_weight": round(positive_weight, 3),
                 "ranking_head": head_problem or ("on" if config.ranking_weight > 0 else "off"),
                 "softmax": "exact" if model.scorer is not None else "in_batch",
+                "blend": blend
+                if model.scorer is not None and model.scorer.covisit is not None
+                else None,
                 "epochs": epochs,
                 "selection": None
                 if chosen is None
@@ -547,7 +588,12 @@ def run(
 
 def config_facts(config: TrainConfig) -> dict:
     """The settings as JSON-ready facts (modalities as sorted names)."""
-    facts = {k: getattr(config, k) for k in config.__dataclass_fields__ if k != "modalities"}
+    facts = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k in config.__dataclass_fields__
+        if k != "modalities"
+        for v in [getattr(config, k)]
+    }
     return facts | {"modalities": sorted(m.value for m in config.modalities)}
 
 

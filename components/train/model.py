@@ -140,7 +140,14 @@ class TwoTowerModel(tfrs.Model):
             history=history,
             recency=features[xf(fs.HIST_AGE_DAYS)],
             popularity=popularity,
+            blend=at_cutoff,
         )
+
+    def covisit_scores(self, features: dict[str, tf.Tensor]) -> tf.Tensor | None:
+        """``[B, I]`` the item-kNN scores of the history, unweighted (None: no blend term)."""
+        if self.scorer is None or self.scorer.covisit is None:
+            return None
+        return self.scorer.covisit(self.catalog.position_of(features[xf(fs.HIST_ITEM_IDS)]))
 
     def example_weights(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         """``[B]`` example weights: the examples' own, halved every ``recency_half_life_days``.

@@ -5,6 +5,7 @@ also-bought lists beat it by 4-24% on Amazon 2014 grocery and beauty). The score
 for a query ``u`` with history ``H`` is therefore
 
     s(u, i) = q_u . c_i  +  b_i  +  beta * log1p(pop_t(i))  +  sum_{h in H} w(age_h) a[k(h, i)]
+              +  alpha * sum_{h in H} knn(h, i)
 
 - ``q_u . c_i``: the towers (``towers``);
 - ``b_i``: a learned item bias;
@@ -15,9 +16,13 @@ for a query ``u`` with history ``H`` is therefore
 - the graph term (``RelationGraph``): for each history item ``h``, the items the catalog relates
   to it (also-bought, also-viewed, ...), weighted by a learned weight per (kind, rank band) and
   per recency bucket of ``h``. A history's neighbours are a cross feature no dot product of
-  pooled embeddings expresses.
+  pooled embeddings expresses;
+- the blend term (``CoVisitation``): the item-kNN peer's own score, the train window's cosine
+  co-visitation of each history item, times ``alpha``. It is not trained (counted on the
+  training examples it would contain each one's target); ``alpha`` is chosen on the validation
+  window with the epoch count, from a model and a co-visitation table fitted before it.
 
-Every term is a Keras weight trained with the towers by one softmax over the whole catalog
+Every other term is a Keras weight trained with the towers by one softmax over the whole catalog
 (``model``). Shapes: ``B`` queries, ``I`` catalog rows, ``L`` history length, ``K`` neighbours
 per item. Items are catalog positions (rows of the raw catalog), so a cold item (no train
 interaction, out of the id vocabulary) still has its own score.
@@ -29,8 +34,10 @@ import dataclasses
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 import tensorflow as tf
 
+from components.similarity import cosine_neighbours
 from schemas.tables import DST_ITEM, KIND, SRC_ITEM
 
 # Rank bands of a related item in its source's list (Amazon's lists are ordered): [0, 5),
@@ -195,21 +202,116 @@ class RelationGraph(tf.keras.layers.Layer):
         Returns:
             ``[B, I]`` float32.
         """
-        valid = history < self.items
         weight = tf.nn.softplus(tf.gather(self.recency, recency))  # [B, L]
-        at = tf.where(valid)  # [n, 2]: (row, slot) of each real history item
-        item = tf.cast(tf.gather_nd(history, at), tf.int64)
-        start = tf.gather(self.splits, item)
-        slots = tf.ragged.range(start, tf.gather(self.splits, item + 1))
-        edge = slots.flat_values  # every (history item, neighbour) pair
-        owner = slots.value_rowids()  # its history item, an index into ``at``
-        value = tf.gather(tf.gather_nd(weight, at), owner) * tf.gather(
-            self.kind_weight, tf.gather(self.classes, edge)
+        return neighbour_sum(
+            history,
+            weight,
+            splits=self.splits,
+            related=self.related,
+            edge_weight=tf.gather(self.kind_weight, self.classes),
+            items=self.items,
         )
-        batch = tf.shape(history, out_type=tf.int64)[0]
-        flat = tf.gather(at[:, 0], owner) * self.items + tf.gather(self.related, edge)
-        summed = tf.math.unsorted_segment_sum(value, flat, batch * self.items)
-        return tf.reshape(summed, [batch, self.items])
+
+
+def neighbour_sum(
+    history: tf.Tensor,
+    weight: tf.Tensor,
+    *,
+    splits: tf.Tensor,
+    related: tf.Tensor,
+    edge_weight: tf.Tensor,
+    items: int,
+) -> tf.Tensor:
+    """``[B, I]``: per row, ``sum_h weight[h] * edge_weight[h -> i]`` over its history items.
+
+    The neighbours are compressed rows: item ``h``'s are ``related[splits[h]:splits[h + 1]]``,
+    so only real neighbours are gathered.
+
+    Args:
+        history: ``[B, L]`` int catalog positions (``items`` = padding).
+        weight: ``[B, L]`` float weight of each history slot.
+        splits: ``[I + 1]`` int64 row starts.
+        related: ``[E]`` int64 neighbour positions.
+        edge_weight: ``[E]`` float weight of each edge.
+        items: ``I``.
+    """
+    valid = history < items
+    at = tf.where(valid)  # [n, 2]: (row, slot) of each real history item
+    item = tf.cast(tf.gather_nd(history, at), tf.int64)
+    start = tf.gather(splits, item)
+    slots = tf.ragged.range(start, tf.gather(splits, item + 1))
+    edge = slots.flat_values  # every (history item, neighbour) pair
+    owner = slots.value_rowids()  # its history item, an index into ``at``
+    value = tf.gather(tf.gather_nd(weight, at), owner) * tf.gather(edge_weight, edge)
+    batch = tf.shape(history, out_type=tf.int64)[0]
+    flat = tf.gather(at[:, 0], owner) * items + tf.gather(related, edge)
+    summed = tf.math.unsorted_segment_sum(value, flat, batch * items)
+    return tf.reshape(summed, [batch, items])
+
+
+def co_visitation(
+    positions: np.ndarray,
+    users: np.ndarray,
+    days: np.ndarray,
+    *,
+    items: int,
+    cutoff_day: float,
+    neighbours: int,
+) -> sp.csr_matrix:
+    """``[I, I]`` item-kNN weights of the examples before ``cutoff_day`` (``similarity``).
+
+    Cosine similarity of the items' user sets (the item-kNN peer's definition), each item's
+    ``neighbours`` strongest kept.
+
+    Args:
+        positions: ``[n]`` catalog position of each example's item (-1: not in the catalog).
+        users: ``[n]`` its user id.
+        days: ``[n]`` its event day.
+        items: ``I``.
+        cutoff_day: Examples at or after it are not counted.
+        neighbours: Kept per item.
+    """
+    positions = np.asarray(positions)
+    keep = (positions >= 0) & (np.asarray(days, np.float64) < cutoff_day)
+    _, user = np.unique(np.asarray(users, dtype=object)[keep].astype(str), return_inverse=True)
+    pairs = sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (positions[keep], user.ravel())),
+        shape=(items, int(user.max()) + 1 if user.size else 0),
+    )
+    pairs.data[:] = 1.0  # the constructor summed repeats: one (item, user) pair counts once
+    return cosine_neighbours(pairs, neighbours)
+
+
+class CoVisitation(tf.keras.layers.Layer):
+    """``[B, I]`` item-kNN scores of the history, times a blend weight chosen on validation.
+
+    The weights are fixed co-visitation similarities (``co_visitation``), never trained: counted
+    on the training examples they contain each example's own target, and a weight learned
+    through them would learn that leak. The blend weight is a non-trainable scalar, 0 while
+    training and set after model selection (``TrainConfig.blend_weights``): the final score is
+    the model's plus ``blend * sum_h knn(h, i)``, the item-kNN peer's score.
+    """
+
+    def __init__(self, weights: sp.csr_matrix) -> None:
+        super().__init__(name="co_visitation")
+        weights = sp.csr_matrix(weights, dtype=np.float32)
+        weights.sort_indices()
+        self.items = weights.shape[0]
+        self.splits = tf.constant(weights.indptr.astype(np.int64))
+        self.related = tf.constant(weights.indices.astype(np.int64))
+        self.similarity = tf.constant(weights.data.astype(np.float32))
+        self.blend = self.add_weight(name="blend", shape=[], initializer="zeros", trainable=False)
+
+    def call(self, history: tf.Tensor) -> tf.Tensor:
+        """Unweighted item-kNN scores ``[B, I]`` of ``history`` ``[B, L]`` (``I`` = padding)."""
+        return neighbour_sum(
+            history,
+            tf.ones_like(history, tf.float32),
+            splits=self.splits,
+            related=self.related,
+            edge_weight=self.similarity,
+            items=self.items,
+        )
 
 
 class CatalogScorer(tf.keras.layers.Layer):
@@ -219,12 +321,21 @@ class CatalogScorer(tf.keras.layers.Layer):
         items: Catalog rows ``I``.
         graph: The relation graph, or None (relation modality off, or no relations).
         popularity: Learn a weight for point-in-time popularity (behavior modality on).
+        covisit: The item-kNN blend term, or None (behavior modality off, or switched off).
     """
 
-    def __init__(self, *, items: int, graph: RelationGraph | None, popularity: bool) -> None:
+    def __init__(
+        self,
+        *,
+        items: int,
+        graph: RelationGraph | None,
+        popularity: bool,
+        covisit: CoVisitation | None = None,
+    ) -> None:
         super().__init__(name="catalog_scorer")
         self.items = items
         self.graph = graph
+        self.covisit = covisit
         self.bias = self.add_weight(name="item_bias", shape=[items], initializer="zeros")
         self.popularity_weight = (
             self.add_weight(
@@ -242,6 +353,7 @@ class CatalogScorer(tf.keras.layers.Layer):
         history: tf.Tensor,
         recency: tf.Tensor,
         popularity: tf.Tensor | None,
+        blend: bool = True,
     ) -> tf.Tensor:
         """``[B, I]`` scores.
 
@@ -251,12 +363,16 @@ class CatalogScorer(tf.keras.layers.Layer):
             history: ``[B, L]`` catalog positions of the history (``I`` = padding).
             recency: ``[B, L]`` recency buckets of the history.
             popularity: ``[B, I]`` or ``[1, I]`` log1p popularity, or None.
+            blend: Add the item-kNN blend term (serving, validation); training leaves it out
+                (its weight is 0 then, and it is never trained).
         """
         scores = tf.matmul(queries, candidates, transpose_b=True) + self.bias
         if self.popularity_weight is not None and popularity is not None:
             scores += self.popularity_weight * popularity
         if self.graph is not None:
             scores += self.graph(history, recency)
+        if blend and self.covisit is not None:
+            scores += self.covisit.blend * self.covisit(history)
         return scores
 
 

@@ -100,6 +100,43 @@ def rank_positions(scores: np.ndarray, history: list[set[int]], *, depth: int) -
     ]
 
 
+def blended_metrics(
+    score: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
+    vset: ValidationSet,
+    *,
+    ks: tuple[int, ...],
+    weights: tuple[float, ...],
+    batch_size: int = 512,
+) -> dict[float, dict[str, float]]:
+    """The protocol's metrics of ``base + w * extra`` on ``vset``, for every blend weight ``w``.
+
+    Args:
+        score: Row indices of ``vset`` -> (``[b, I]`` model scores, ``[b, I]`` blend term or
+            None). Called once per batch, whatever the number of weights.
+        vset: Who is judged.
+        ks: Cut-offs.
+        weights: Blend weights tried (only 0 when there is no blend term).
+        batch_size: Users scored per call.
+
+    Returns:
+        ``{w: {metric: mean}}``.
+    """
+    if not vset.users:
+        return {}
+    ranked: dict[float, list[list[int]]] = {}
+    for start in range(0, len(vset.users), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(vset.users)))
+        base, extra = score(rows)
+        history = [vset.history[r] for r in rows]
+        for w in weights if extra is not None else (0.0,):
+            scores = base if extra is None or w == 0 else base + w * extra
+            ranked.setdefault(w, []).extend(rank_positions(scores, history, depth=max(ks)))
+    return {
+        w: {name: float(v.mean()) for name, v in per_user_metrics(r, vset.targets, ks=ks).items()}
+        for w, r in ranked.items()
+    }
+
+
 def validation_metrics(
     score: Callable[[np.ndarray], np.ndarray],
     vset: ValidationSet,
@@ -108,14 +145,16 @@ def validation_metrics(
     batch_size: int = 512,
 ) -> dict[str, float]:
     """The protocol's metrics of ``score`` (row indices of ``vset`` -> ``[b, I]``) on ``vset``."""
-    if not vset.users:
-        return {}
-    ranked: list[list[int]] = []
-    for start in range(0, len(vset.users), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(vset.users)))
-        ranked += rank_positions(score(rows), [vset.history[r] for r in rows], depth=max(ks))
-    per_user = per_user_metrics(ranked, vset.targets, ks=ks)
-    return {name: float(values.mean()) for name, values in per_user.items()}
+    figures = blended_metrics(
+        lambda rows: (score(rows), None), vset, ks=ks, weights=(0.0,), batch_size=batch_size
+    )
+    return figures.get(0.0, {})
+
+
+def best_blend(figures: dict[float, dict[str, float]], metric: str) -> tuple[float, dict]:
+    """The blend weight with the best ``metric`` (ties: the smallest weight) and its figures."""
+    best = min(figures, key=lambda w: (-figures[w].get(metric, 0.0), w))
+    return best, figures[best]
 
 
 class EpochSelection(tf.keras.callbacks.Callback):

@@ -82,7 +82,7 @@ def test_changing_eval_window_events_changes_no_choice(tiny_examples, tiny_model
     first = json.loads((tiny_model / "manifest.json").read_text())
     second = json.loads((model / "manifest.json").read_text())
     assert first["selection"] is not None and first["selection"]["curve"]
-    for key in ("selection", "epochs", "weights_sha256"):
+    for key in ("selection", "epochs", "blend", "weights_sha256"):
         assert second[key] == first[key], key
 
     # The peers: the same setting chosen for each, with the same validation score.

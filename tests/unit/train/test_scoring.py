@@ -86,3 +86,47 @@ def test_neighbour_table_keeps_the_best_ranked_when_lists_are_long(width):
     relations = _relations([("a", "b", "also_bought", 1), ("a", "c", "also_bought", 0)])
     n = scoring.neighbour_table(relations, np.array(["a", "b", "c"], object), width=width)
     assert n.positions[0, 0] == 2  # c, rank 0, first
+
+
+def test_co_visitation_is_the_item_knn_cosine_by_hand():
+    # u1 took a and b, u2 a, b and c, u3 c; u3's d is at the cut-off and x is not in the catalog.
+    positions = np.array([0, 1, 0, 1, 2, 2, 3, -1])
+    users = np.array(["u1", "u1", "u2", "u2", "u2", "u3", "u3", "u3"], object)
+    days = np.array([1.0, 1, 2, 2, 2, 3, 10, 3])
+    weights = scoring.co_visitation(
+        positions, users, days, items=4, cutoff_day=10.0, neighbours=2
+    ).toarray()
+    half = 1 / (2 * 2) ** 0.5  # one shared user of two and two
+    np.testing.assert_allclose(
+        weights,
+        [[0, 1, half, 0], [1, 0, half, 0], [half, half, 0, 0], [0, 0, 0, 0]],
+        rtol=1e-6,
+    )
+    # The item-kNN peer's definition: the same matrix from the user x item pairs.
+    from components.similarity import cosine_neighbours
+
+    pairs = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 0]], np.float32)
+    np.testing.assert_allclose(weights, cosine_neighbours(pairs.T, 2).toarray(), rtol=1e-6)
+
+
+def test_co_visitation_layer_sums_the_history_neighbours_and_scorer_blends_them():
+    import scipy.sparse as sp
+
+    knn = sp.csr_matrix(np.array([[0, 1.0, 0.5], [1.0, 0, 0], [0.5, 0, 0]], np.float32))
+    layer = scoring.CoVisitation(knn)
+    # Histories: a + b; only c; padding only (position 3).
+    history = tf.constant([[0, 1], [2, 3], [3, 3]])
+    np.testing.assert_allclose(
+        layer(history).numpy(), [[1.0, 1.0, 0.5], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    )
+    scorer = scoring.CatalogScorer(items=3, graph=None, popularity=False, covisit=layer)
+    assert not layer.trainable_weights  # never trained: the blend is chosen on validation
+    layer.blend.assign(2.0)
+    queries, candidates = tf.zeros([3, 2]), tf.zeros([3, 2])
+    recency = tf.zeros([3, 2], tf.int32)
+    blended = scorer(queries, candidates, history=history, recency=recency, popularity=None)
+    np.testing.assert_allclose(blended.numpy()[0], [2.0, 2.0, 1.0])
+    plain = scorer(
+        queries, candidates, history=history, recency=recency, popularity=None, blend=False
+    )
+    np.testing.assert_allclose(plain.numpy(), np.zeros([3, 3]))

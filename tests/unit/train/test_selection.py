@@ -66,3 +66,29 @@ def test_a_finished_selection_is_read_back_only_for_the_same_key(tmp_path):
     selection.write_selection(str(tmp_path), {"key": {"seed": 1}, "best_epoch": 3})
     assert selection.read_selection(str(tmp_path), {"seed": 1})["best_epoch"] == 3
     assert selection.read_selection(str(tmp_path), {"seed": 2}) is None
+
+
+def test_blended_metrics_score_once_per_batch_and_rank_every_weight():
+    vset = selection.ValidationSet(users=["u1", "u2"], history=[{0}, set()], targets=[{1}, {3}])
+    base = np.array([[0.0, 1.0, 0.5, 0.2], [0.0, 1.0, 0.5, 0.2]])
+    extra = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])  # lifts u2's target d
+    calls = []
+
+    def score(rows):
+        calls.append(rows.tolist())
+        return base[rows], extra[rows]
+
+    figures = selection.blended_metrics(score, vset, ks=(1,), weights=(0.0, 0.5, 2.0))
+    assert calls == [[0, 1]]
+    assert figures[0.0]["recall@1"] == 0.5  # as without the term
+    assert figures[0.5]["recall@1"] == 0.5  # 0.2 + 0.5 < 1.0: d still second for u2
+    assert figures[2.0]["recall@1"] == 1.0
+    assert selection.best_blend(figures, "recall@1") == (2.0, figures[2.0])
+    # No blend term: only the weight 0 is ranked.
+    assert list(selection.blended_metrics(lambda r: (base[r], None), vset, ks=(1,),
+                                          weights=(0.0, 2.0))) == [0.0]  # fmt: skip
+
+
+def test_best_blend_breaks_ties_by_the_smallest_weight():
+    figures = {0.0: {"recall@20": 0.3}, 1.0: {"recall@20": 0.4}, 4.0: {"recall@20": 0.4}}
+    assert selection.best_blend(figures, "recall@20")[0] == 1.0
