@@ -93,8 +93,12 @@ $(BROWSER):
 	$(SUDO) apt-get install -y --no-install-recommends chromium || \
 		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
+# TEST_WORKERS pytest-xdist processes (one per core here); a test file runs whole on one worker,
+# so its module fixtures are built once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(BROWSER)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=30
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=30 \
+		$(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # Benchmarks write their figures to bench-results/ (latest.json + one file per run).
 bench: $(STAMP)
