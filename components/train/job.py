@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -201,7 +202,7 @@ class TrainInputs:
         relations: The transform's ranked item relations.
         example_positions: ``[n]`` catalog position of each train example's item.
         example_days: ``[n]`` its event day.
-        example_users: ``[n]`` its user id.
+        example_users: ``[n]`` its user, as a dense integer code.
         probability: ``[vocab rows]`` item sampling probability (logQ).
         positive_share: Share of positive ranking labels.
         examples: Train examples.
@@ -262,9 +263,9 @@ def read_inputs(examples_dir: str, transform_dir: str, oov_buckets: int) -> Trai
         relations=relations,
         example_positions=np.fromiter((position.get(i, -1) for i in items), np.int64, len(items)),
         example_days=feeds.flat_values(raw[fs.EVENT_DAY]).to_numpy().astype(np.float64),
-        example_users=np.asarray(
-            feeds.flat_values(raw[USER_ID]).cast(pa.string()).to_pylist(), dtype=object
-        ),
+        example_users=pc.dictionary_encode(feeds.flat_values(raw[USER_ID]))
+        .indices.to_numpy(zero_copy_only=False)
+        .astype(np.int64),
         probability=probability,
         positive_share=positive_share,
         examples=examples,
@@ -308,8 +309,14 @@ def build_model(
     *,
     cutoff_day: float,
     positive_weight: float,
+    blend: float | None,
 ) -> Fitted:
-    """The model of one fit, on the examples before ``cutoff_day`` (compiled, not fitted)."""
+    """The model of one fit, on the examples before ``cutoff_day`` (compiled, not fitted).
+
+    ``blend``: the item-kNN blend term's weight (0 while selection tries weights), or None for
+    no term (``TrainConfig.covisit_neighbours`` 0, or a weight of 0 chosen: a term that adds
+    nothing is not built, served or saved).
+    """
     exact = config.exact_softmax(inputs.catalog.num_rows)
     with strategy.scope():
         shared = SharedEmbeddings(inputs.sizes, config.embedding_dim)
@@ -333,7 +340,7 @@ def build_model(
             )
             popularity = config.uses(Modality.BEHAVIOR)
             covisit = None
-            if popularity and config.covisit_neighbours > 0:
+            if popularity and config.covisit_neighbours > 0 and blend is not None:
                 covisit = CoVisitation(
                     co_visitation(
                         inputs.example_positions,
@@ -342,7 +349,8 @@ def build_model(
                         items=inputs.catalog.num_rows,
                         cutoff_day=cutoff_day,
                         neighbours=config.covisit_neighbours,
-                    )
+                    ),
+                    blend=blend,
                 )
             scorer = CatalogScorer(
                 items=inputs.catalog.num_rows,
@@ -404,13 +412,14 @@ def select_epochs(
     )
     features = inputs.tft_layer(raw_tensors(requests, fs.Side.QUERY))
     fitted = build_model(
-        inputs, config, strategy, cutoff_day=start, positive_weight=positive_weight
+        inputs, config, strategy, cutoff_day=start, positive_weight=positive_weight, blend=0.0
     )
 
     def score(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         batch = {k: tf.gather(v, rows) for k, v in features.items()}
-        extra = fitted.model.covisit_scores(batch)  # the blend weight is 0 while fitting
-        return fitted.model.score_catalog(batch).numpy(), None if extra is None else extra.numpy()
+        extra = fitted.model.covisit_scores(batch)
+        base = fitted.model.score_catalog(batch, blend=False).numpy()
+        return base, None if extra is None else extra.numpy()
 
     def evaluate() -> dict[str, float]:
         figures = selection.blended_metrics(score, vset, ks=ks, weights=config.blend_weights)
@@ -502,12 +511,14 @@ def run(
                 selection.write_selection(model_dir, chosen)
         epochs = chosen["best_epoch"]
         tf.keras.utils.set_random_seed(config.seed)  # the final fit starts like the first
+    blend = chosen.get("blend") if chosen else None  # no selection: no blend term
     fitted = build_model(
         inputs,
         config,
         strategy,
         cutoff_day=inputs.cutoffs["train"],
         positive_weight=positive_weight,
+        blend=blend or None,
     )
     model = fitted.model
     resume = ResumePoint()
@@ -526,9 +537,6 @@ def run(
         examples_dir, inputs.transform_output, config=config, examples=inputs.examples
     )
     history = model.fit(train, epochs=epochs, callbacks=callbacks, verbose=2)
-    blend = float(chosen.get("blend", 0.0)) if chosen else 0.0  # no selection: no blend
-    if model.scorer is not None and model.scorer.covisit is not None:
-        model.scorer.covisit.blend.assign(blend)
     train_seconds = time.monotonic() - started
 
     item_ids, item_embeddings = embed_catalog(
@@ -567,9 +575,7 @@ def run(
                 "positive_weight": round(positive_weight, 3),
                 "ranking_head": head_problem or ("on" if config.ranking_weight > 0 else "off"),
                 "softmax": "exact" if model.scorer is not None else "in_batch",
-                "blend": blend
-                if model.scorer is not None and model.scorer.covisit is not None
-                else None,
+                "blend": blend,  # the weight chosen on validation; None: never tried
                 "epochs": epochs,
                 "selection": None
                 if chosen is None

@@ -96,17 +96,18 @@ class TwoTowerModel(tfrs.Model):
             metrics=[tf.keras.metrics.AUC(from_logits=True, name="ranking_auc")],
         )
 
-    def score_catalog(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+    def score_catalog(self, features: dict[str, tf.Tensor], *, blend: bool = True) -> tf.Tensor:
         """``[B, I]`` scores of every catalog row for transformed query features, as served.
 
         Popularity is the cut-off's; without the catalog scorer (in-batch training) the score
-        is the towers' dot product alone.
+        is the towers' dot product alone. ``blend=False`` leaves the item-kNN blend term out
+        (model selection adds it at every weight it tries).
         """
         queries = self.query_tower(features)
         if self.scorer is None:
             candidates = self.candidate_tower(self.catalog.rows())
             return tf.matmul(queries, candidates, transpose_b=True)
-        return self.catalog_scores(features, queries, at_cutoff=True)
+        return self.catalog_scores(features, queries, at_cutoff=True, blend=blend)
 
     def popularity_now(self) -> tf.Tensor | None:
         """``[I]`` log1p popularity as of the cut-off, or None (no popularity term)."""
@@ -115,7 +116,12 @@ class TwoTowerModel(tfrs.Model):
         return self.popularity[self.timeline.serving_row]
 
     def catalog_scores(
-        self, features: dict[str, tf.Tensor], queries: tf.Tensor, *, at_cutoff: bool
+        self,
+        features: dict[str, tf.Tensor],
+        queries: tf.Tensor,
+        *,
+        at_cutoff: bool,
+        blend: bool = False,
     ) -> tf.Tensor:
         """``[B, I]`` scores of every catalog row (exact mode).
 
@@ -124,6 +130,7 @@ class TwoTowerModel(tfrs.Model):
             queries: ``[B, d]`` their query embeddings.
             at_cutoff: Popularity as of the cut-off (serving, validation) instead of as of each
                 example's own day.
+            blend: Add the item-kNN blend term (serving); training never does.
         """
         candidates = self.candidate_tower(self.catalog.rows())
         history = self.catalog.position_of(features[xf(fs.HIST_ITEM_IDS)])
@@ -140,7 +147,7 @@ class TwoTowerModel(tfrs.Model):
             history=history,
             recency=features[xf(fs.HIST_AGE_DAYS)],
             popularity=popularity,
-            blend=at_cutoff,
+            blend=blend,
         )
 
     def covisit_scores(self, features: dict[str, tf.Tensor]) -> tf.Tensor | None:

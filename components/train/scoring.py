@@ -265,7 +265,7 @@ def co_visitation(
 
     Args:
         positions: ``[n]`` catalog position of each example's item (-1: not in the catalog).
-        users: ``[n]`` its user id.
+        users: ``[n]`` its user (any hashable id; the job passes dense integer codes).
         days: ``[n]`` its event day.
         items: ``I``.
         cutoff_day: Examples at or after it are not counted.
@@ -273,7 +273,7 @@ def co_visitation(
     """
     positions = np.asarray(positions)
     keep = (positions >= 0) & (np.asarray(days, np.float64) < cutoff_day)
-    _, user = np.unique(np.asarray(users, dtype=object)[keep].astype(str), return_inverse=True)
+    _, user = np.unique(np.asarray(users)[keep], return_inverse=True)
     pairs = sp.csr_matrix(
         (np.ones(int(keep.sum()), np.float32), (positions[keep], user.ravel())),
         shape=(items, int(user.max()) + 1 if user.size else 0),
@@ -287,12 +287,13 @@ class CoVisitation(tf.keras.layers.Layer):
 
     The weights are fixed co-visitation similarities (``co_visitation``), never trained: counted
     on the training examples they contain each example's own target, and a weight learned
-    through them would learn that leak. The blend weight is a non-trainable scalar, 0 while
-    training and set after model selection (``TrainConfig.blend_weights``): the final score is
-    the model's plus ``blend * sum_h knn(h, i)``, the item-kNN peer's score.
+    through them would learn that leak. ``blend`` is a non-trainable scalar: 0 in the model
+    selection fits (which try ``TrainConfig.blend_weights`` on the unweighted term), the chosen
+    weight in the final one: its score is the model's plus ``blend * sum_h knn(h, i)``, the
+    item-kNN peer's score.
     """
 
-    def __init__(self, weights: sp.csr_matrix) -> None:
+    def __init__(self, weights: sp.csr_matrix, *, blend: float = 0.0) -> None:
         super().__init__(name="co_visitation")
         weights = sp.csr_matrix(weights, dtype=np.float32)
         weights.sort_indices()
@@ -300,7 +301,12 @@ class CoVisitation(tf.keras.layers.Layer):
         self.splits = tf.constant(weights.indptr.astype(np.int64))
         self.related = tf.constant(weights.indices.astype(np.int64))
         self.similarity = tf.constant(weights.data.astype(np.float32))
-        self.blend = self.add_weight(name="blend", shape=[], initializer="zeros", trainable=False)
+        self.blend = self.add_weight(
+            name="blend",
+            shape=[],
+            initializer=tf.keras.initializers.Constant(blend),
+            trainable=False,
+        )
 
     def call(self, history: tf.Tensor) -> tf.Tensor:
         """Unweighted item-kNN scores ``[B, I]`` of ``history`` ``[B, L]`` (``I`` = padding)."""

@@ -137,20 +137,6 @@ def blended_metrics(
     }
 
 
-def validation_metrics(
-    score: Callable[[np.ndarray], np.ndarray],
-    vset: ValidationSet,
-    *,
-    ks: tuple[int, ...],
-    batch_size: int = 512,
-) -> dict[str, float]:
-    """The protocol's metrics of ``score`` (row indices of ``vset`` -> ``[b, I]``) on ``vset``."""
-    figures = blended_metrics(
-        lambda rows: (score(rows), None), vset, ks=ks, weights=(0.0,), batch_size=batch_size
-    )
-    return figures.get(0.0, {})
-
-
 def best_blend(figures: dict[float, dict[str, float]], metric: str) -> tuple[float, dict]:
     """The blend weight with the best ``metric`` (ties: the smallest weight) and its figures."""
     best = min(figures, key=lambda w: (-figures[w].get(metric, 0.0), w))

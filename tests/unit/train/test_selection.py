@@ -38,7 +38,9 @@ def test_rank_positions_remove_history_and_break_ties_by_position():
 def test_validation_metrics_by_hand():
     vset = selection.ValidationSet(users=["u1", "u2"], history=[{0}, set()], targets=[{1}, {3}])
     scores = np.array([[0.0, 1.0, 0.5, 0.2], [0.0, 1.0, 0.5, 0.2]])
-    metrics = selection.validation_metrics(lambda rows: scores[rows], vset, ks=(1, 2))
+    metrics = selection.blended_metrics(
+        lambda rows: (scores[rows], None), vset, ks=(1, 2), weights=(0.0,)
+    )[0.0]
     assert metrics["recall@1"] == 0.5  # u1 hits b first; u2's d is last
     assert metrics["recall@2"] == 0.5
 
